@@ -1,0 +1,29 @@
+# edgeai.slm_fleet: two commands for a fresh machine, `make demo` and `make test`.
+# Every target is idempotent and cheap to re-run.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PYTHON ?= python3
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+SITE ?= lab
+
+.PHONY: help venv collections docker images lab-up lab-down demo lint test clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## Create the virtualenv with the pinned toolchain.
+$(VENV)/.installed: requirements.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	@touch $@
+
+collections: venv ## Install community.docker, ansible.posix, community.general (no Galaxy needed).
+	@scripts/install-collections.sh
+
+docker: ## Make sure a Docker engine with the Compose v2 plugin is running (installs it as root).
+	@scripts/ensure-docker.sh
+
+images: docker ## Build the base and edge-host images locally (no registry needed).
+	@images/build.sh
