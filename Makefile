@@ -27,3 +27,13 @@ docker: ## Make sure a Docker engine with the Compose v2 plugin is running (inst
 
 images: docker ## Build the base and edge-host images locally (no registry needed).
 	@images/build.sh
+
+lab-up: collections images ## Create the lab site's hosts (systemd containers reached over SSH).
+	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
+	ansible-playbook lab/lab.yml -i inventories/lab -e lab_state=present
+
+lab-down: collections ## Remove the lab site's hosts and their volumes.
+	ansible-playbook lab/lab.yml -i inventories/lab -e lab_state=absent
+
+demo: docker lab-up ## Run site.yml against the lab site (the main job, on one machine).
+	ansible-playbook site.yml -i inventories/lab

@@ -30,26 +30,14 @@ if ! command -v dockerd >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
 fi
 
-# Compose v2 / buildx: Debian 13 (trixie) packages hold static binaries that work with the 20.10 engine.
-fetch_trixie_plugin() {  # $1 = package, $2 = binary name
-  local pkg=$1 bin=$2 work mirror
-  [ -x "$PLUGIN_DIR/$bin" ] && "$PLUGIN_DIR/$bin" version >/dev/null 2>&1 && return 0
-  mirror=$("$(dirname "$0")/mirror-uri.sh")
-  work=$(mktemp -d)
-  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-  printf 'deb %s trixie main\n' "$mirror" >"$work/trixie.list"
-  local opts=(-o "Dir::Etc::SourceList=$work/trixie.list" -o "Dir::Etc::SourceParts=-"
-              -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o "APT::Sandbox::User=root")
-  log "fetching $pkg from $mirror (trixie)"
-  apt-get "${opts[@]}" update -qq
-  (cd "$work" && apt-get "${opts[@]}" download "$pkg" >/dev/null)
-  dpkg -x "$work"/"${pkg}"_*.deb "$work/x"
-  install -D -m 0755 "$work/x/usr/libexec/docker/cli-plugins/$bin" "$PLUGIN_DIR/$bin"
-  # Keep the .deb's binary for the lab, which installs it on its hosts from a local path.
-  rm -rf "$work"
-}
-fetch_trixie_plugin docker-compose docker-compose
-fetch_trixie_plugin docker-buildx docker-buildx
+# Compose v2 / buildx: static binaries from pinned Debian 13 packages (Debian 12 has neither).
+for pkg in docker-compose docker-buildx; do
+  if ! { [ -x "$PLUGIN_DIR/$pkg" ] && "$PLUGIN_DIR/$pkg" version >/dev/null 2>&1; }; then
+    log "installing the $pkg plugin from Debian 13's package"
+    src=$("$(dirname "$0")/fetch-debian-plugin.sh" "$pkg")
+    install -D -m 0755 "$src" "$PLUGIN_DIR/$pkg"
+  fi
+done
 
 if ! engine_up; then
   if [ -d /run/systemd/system ]; then
