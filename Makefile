@@ -37,3 +37,14 @@ lab-down: collections ## Remove the lab site's hosts and their volumes.
 
 demo: docker lab-up ## Run site.yml against the lab site (the main job, on one machine).
 	ansible-playbook site.yml -i inventories/lab
+
+lint: collections ## yamllint, ansible-lint (production profile), syntax check of every playbook.
+	@scripts/test.sh lint
+
+test: docker collections images ## Lint, unit and integration tests, every molecule scenario.
+	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
+	@scripts/test.sh
+
+clean: lab-down ## Remove the lab, the venv, installed collections and caches.
+	rm -rf $(VENV) .cache artifacts
+	find collections -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ANSIBLE_BUNDLE_VERSION=${ANSIBLE_BUNDLE_VERSION:-12.3.0}
-WANT=(community/docker ansible/posix community/general)
+# community.docker declares community.library_inventory_filtering_v1 as a dependency.
+WANT=(community/docker community/library_inventory_filtering_v1 ansible/posix community/general)
 dest=collections/ansible_collections
 stamp=collections/.installed-$ANSIBLE_BUNDLE_VERSION
 PIP=${PIP:-.venv/bin/pip}
