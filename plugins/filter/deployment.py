@@ -314,8 +314,12 @@ def _shortage(resource: str, has_mb: float, what: str, profile: str, min_gb: flo
     if rec_gb is not None:
         extras.append(f"recommended {_num(rec_gb)} GB")
     if tolerance:
-        extras.append(f"{accepted_text} visible to the OS passes, allowing {tolerance:g}% for firmware "
-                      f"and kernel reservations")
+        if resource == "gpu":
+            extras.append(f"{accepted_text} reported by the driver passes, allowing {tolerance:g}% for ECC and "
+                          f"driver reservations")
+        else:
+            extras.append(f"{accepted_text} visible to the OS passes, allowing {tolerance:g}% for firmware "
+                          f"and kernel reservations")
     tail = f" ({'; '.join(extras)})" if extras else ""
     return f"{resource}: has {what}{has_text}{noun}, profile {profile} needs at least {_num(min_gb)} GB{tail}"
 
