@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-HOST_IMAGE = "slm-fleet/edge-host:bookworm"
 
 
 def _platform_options() -> dict[str, Any]:
@@ -42,44 +42,54 @@ class PlaybookRun:
                     messages.append(str(result.get("msg", "")))
         return messages
 
+    def stats(self, host: str) -> dict[str, int]:
+        """The PLAY RECAP counters of ``host``."""
+        return self.report.get("stats", {}).get(host, {})
+
 
 @dataclass
 class SystemdHost:
     """A disposable edge host: a systemd container reached with the docker connection."""
 
     name: str
+    group: str = "edge_servers"
+    hostvars: dict[str, Any] = field(default_factory=dict)
 
     def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["docker", "exec", self.name, *argv], capture_output=True, text=True, check=False)
 
     def playbook(self, playbook: str, extra_vars: dict[str, Any] | None = None) -> PlaybookRun:
-        inventory = {
-            "all": {"children": {"slm_fleet": {"children": {"edge_servers": {"hosts": {self.name: {
-                "ansible_connection": "community.docker.docker",
-                "ansible_python_interpreter": "/usr/bin/python3",
-            }}}}}}},
+        return run_playbook([self], playbook, extra_vars)
+
+
+def run_playbook(hosts: list[SystemdHost], playbook: str, extra_vars: dict[str, Any] | None = None) -> PlaybookRun:
+    """Run ``playbook`` from the repository root against ``hosts`` (all in group slm_fleet)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for host in hosts:
+        groups.setdefault(host.group, {"hosts": {}})["hosts"][host.name] = {
+            "ansible_connection": "community.docker.docker",
+            "ansible_python_interpreter": "/usr/bin/python3",
+            **host.hostvars,
         }
-        inv_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"inv-{self.name}.yml"
-        inv_file.write_text(json.dumps(inventory))
-        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-                   ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json", ANSIBLE_GATHERING="implicit")
-        cmd = ["ansible-playbook", "-i", str(inv_file), playbook, "-e", json.dumps(extra_vars or {})]
+    inventory = {"all": {"children": {"slm_fleet": {"children": groups}}}}
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json", ANSIBLE_GATHERING="implicit")
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="inventory-") as inv_file:
+        inv_file.write(json.dumps(inventory))
+        inv_file.flush()
+        cmd = ["ansible-playbook", "-i", inv_file.name, playbook, "-e", json.dumps(extra_vars or {})]
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-        inv_file.unlink()
-        try:
-            report = json.loads(proc.stdout)
-        except ValueError:
-            pytest.fail(f"ansible-playbook printed no JSON report (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return PlaybookRun(proc.returncode, report, proc.stderr)
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"ansible-playbook printed no JSON report (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return PlaybookRun(proc.returncode, report, proc.stderr)
 
 
-@pytest.fixture(scope="module")
-def systemd_host() -> Iterator[SystemdHost]:
-    """Start one systemd host container for the module's tests; remove it (and its volumes) after."""
-    if subprocess.run(["docker", "image", "inspect", HOST_IMAGE], capture_output=True, check=False).returncode:
-        pytest.fail(f"image {HOST_IMAGE} is missing: run `make images` first")
+def _start(name: str) -> None:
     opts = _platform_options()
-    name = f"slm-it-{uuid.uuid4().hex[:8]}"
+    if subprocess.run(["docker", "image", "inspect", opts["image"]], capture_output=True, check=False).returncode:
+        pytest.fail(f"image {opts['image']} is missing: run `make images` first")
     cmd = ["docker", "run", "-d", "--name", name, "--hostname", name, "--cgroupns", opts["cgroupns_mode"]]
     for cap in opts["capabilities"]:
         cmd += ["--cap-add", cap]
@@ -90,13 +100,39 @@ def systemd_host() -> Iterator[SystemdHost]:
     for tmpfs in opts["tmpfs"]:
         cmd += ["--tmpfs", tmpfs]
     subprocess.run(cmd + [opts["image"], opts["command"]], check=True, capture_output=True)
-    host = SystemdHost(name)
-    try:
-        for _ in range(60):
-            state = host.run("systemctl", "is-system-running").stdout.strip()
-            if state in ("running", "degraded"):
-                break
-            time.sleep(0.5)
-        yield host
-    finally:
-        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def make_hosts() -> Iterator[Callable[..., list[SystemdHost]]]:
+    """Factory: ``make_hosts(n)`` starts n systemd hosts; all are removed (with volumes) after the module."""
+    started: list[str] = []
+
+    def factory(count: int = 1) -> list[SystemdHost]:
+        hosts = []
+        for _ in range(count):
+            name = f"slm-it-{uuid.uuid4().hex[:8]}"
+            started.append(name)
+            _start(name)
+            hosts.append(SystemdHost(name))
+        for host in hosts:
+            for _ in range(60):
+                if host.run("systemctl", "is-system-running").stdout.strip() in ("running", "degraded"):
+                    break
+                time.sleep(0.5)
+        return hosts
+
+    yield factory
+    if started:
+        subprocess.run(["docker", "rm", "-f", "-v", *started], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def systemd_host(make_hosts: Callable[..., list[SystemdHost]]) -> SystemdHost:
+    """One systemd host for the module's tests."""
+    return make_hosts(1)[0]
+
+
+@pytest.fixture(scope="session")
+def playbook() -> Callable[..., PlaybookRun]:
+    """``playbook(hosts, "site.yml", extra_vars)``: run a playbook against several hosts."""
+    return run_playbook

@@ -63,13 +63,14 @@ def test_bad_input_fails_before_any_change(systemd_host, extra_vars, fragments):
 def test_unsupported_os_family_is_refused_by_preflight_and_role(systemd_host):
     # Make the host report Alpine to fact gathering, through the files Ansible really reads.
     script = ("rm -f /etc/debian_version /etc/os-release && echo 3.20.3 > /etc/alpine-release && "
-              "printf 'NAME=\"Alpine Linux\"\\nID=alpine\\nVERSION_ID=3.20.3\\n' > /etc/os-release")
+              "printf 'NAME=\"Alpine Linux\"\\nID=alpine\\nVERSION_ID=3.20.3\\nPRETTY_NAME=\"Alpine Linux v3.20\"\\n' "
+              "> /etc/os-release")
     assert systemd_host.run("sh", "-c", script).returncode == 0
-    site = systemd_host.playbook("site.yml", {"slm_supported_os_families": ["Debian"], **GOOD})
+    site = systemd_host.playbook("site.yml", GOOD)
     assert site.rc != 0
     [message] = site.failures(systemd_host.name)
-    assert f"{systemd_host.name}: unsupported OS family Alpine" in message
-    assert "slm_supported_os_families" in message
+    assert f"{systemd_host.name}: os: has Alpine Linux v3.20 (alpine), supported: debian >= 12" in message
+    assert "variable preflight_supported_os" in message
     role = systemd_host.playbook(PLAYBOOK, GOOD)
     assert role.rc != 0
     [message] = role.failures(systemd_host.name)

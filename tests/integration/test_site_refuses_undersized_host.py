@@ -1,0 +1,31 @@
+"""site.yml refuses an under-sized host before any change and carries on with the rest of the site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = {
+    "container_runtime_compose_local_path": str(REPO / ".cache/artifacts/docker-compose-2.26.1-4-amd64"),
+    "container_runtime_compose_sha256": "c0ef2e286ba1c45bf1868b70a1c71d30a802bb3996888f2f986c3166f9e45f57",
+}
+
+
+def test_undersized_gateway_is_refused_and_the_rest_converges(make_hosts, playbook):
+    big, small = make_hosts(2)
+    big.group = small.group = "iot_gateways"
+    big.hostvars = {"edge_hw_override": {"memory": {"total_mb": 7620}, "gpus": []}}
+    small.hostvars = {"edge_hw_override": {"memory": {"total_mb": 1823}, "gpus": []}}
+
+    run = playbook([big, small], "site.yml", COMPOSE)
+
+    assert run.rc != 0, "a refused host must make the run report a failure"
+    [message] = run.failures(small.name)
+    assert message.startswith(f"{small.name}: memory: has 1.8 GB, profile edge_optimized needs at least 4.0 GB")
+    assert "Nothing was changed on this host" in message
+    assert run.failures(big.name) == []
+    assert run.stats(big.name)["changed"] > 0
+    # The refused host is untouched; the other one got its container runtime.
+    assert small.run("dpkg-query", "-W", "docker.io").returncode != 0
+    assert small.run("test", "-e", "/etc/docker").returncode != 0
+    assert big.run("systemctl", "is-active", "docker").stdout.strip() == "active"
