@@ -30,7 +30,8 @@ Layers, strongest first — each run reports which ones were in force (``isolati
   renaming, linking or changing modes outside the scratch dir; starting processes
   (``subprocess``, ``os.system``, ``exec*``, ``fork``, ``posix_spawn``), sending signals;
   ``ctypes`` and ``_posixsubprocess`` imports, ``gc`` object walking and ``setrlimit``.
-  Reading files is allowed (the stdlib must import). This layer stops accidents and the usual
+  Reading files is allowed (the stdlib must import). Every blocked attempt is recorded, even
+  when the code catches the exception, and fails the check. This layer stops accidents and the usual
   ways a tutorial snippet touches the outside; code built to defeat audit hooks can, so the
   OS layers above are what is *guaranteed* — and they depend on ``unshare`` being usable.
 """
@@ -100,9 +101,18 @@ PATH_EVENTS = {"os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.chmod"
                "os.mkfifo": (0,), "os.mknod": (0,), "os.setxattr": (0,),
                "os.removexattr": (0,), "os.chflags": (0,), "os.lchown": (0,)}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+violations = []
+
+class Blocked(PermissionError):
+    pass
 
 def hook(event, args, _always=BLOCK_ALWAYS, _imports=BLOCK_IMPORTS, _paths=PATH_EVENTS,
-         _scratch=SCRATCH + os.sep, _real=os.path.realpath, _fs=os.fsdecode, _wf=WRITE_FLAGS):
+         _scratch=SCRATCH + os.sep, _real=os.path.realpath, _fs=os.fsdecode, _wf=WRITE_FLAGS,
+         _seen=violations, _err=Blocked):
+    def block(text):
+        if len(_seen) < 20:
+            _seen.append(text)
+        raise _err("sandbox: " + text)
     def inside(p):
         if isinstance(p, int):
             return p <= 2
@@ -111,19 +121,19 @@ def hook(event, args, _always=BLOCK_ALWAYS, _imports=BLOCK_IMPORTS, _paths=PATH_
         except (TypeError, ValueError):
             return False
     if event in _always:
-        raise PermissionError("sandbox: %s is blocked" % event)
+        block("%s is blocked" % event)
     if event == "import" and args and args[0] in _imports:
-        raise PermissionError("sandbox: import of %s is blocked" % args[0])
+        block("import of %s is blocked" % args[0])
     if event == "open" and len(args) >= 3:
         path, mode, flags = args[0], args[1], args[2]
         writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
             isinstance(flags, int) and flags & _wf)
         if writing and not inside(path):
-            raise PermissionError("sandbox: writing %r is blocked (only the scratch dir is writable)" % (path,))
+            block("writing %r is blocked (only the scratch dir is writable)" % (path,))
     elif event in _paths:
         for i in _paths[event]:
             if i < len(args) and args[i] is not None and not inside(args[i]):
-                raise PermissionError("sandbox: %s on %r is blocked (outside the scratch dir)" % (event, args[i]))
+                block("%s on %r is blocked (outside the scratch dir)" % (event, args[i]))
 
 class TestTimeout(Exception):
     pass
@@ -142,21 +152,32 @@ def short(value, n=200):
     return text if len(text) <= n else text[:n - 3] + "..."
 
 def last_line(exc):
-    return "%s: %s" % (type(exc).__name__, exc)
+    return "%s: %s" % ("PermissionError" if isinstance(exc, Blocked) else type(exc).__name__, exc)
 
+# Load statement by statement. Definitions and imports must succeed; other top-level statements
+# are "example usage" (input(), prints, demo loops): their failures are noted and skipped.
+DEFINING = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
+notes = []
 try:
-    signal.setitimer(signal.ITIMER_REAL, payload["load_s"])
-    exec(compile(payload["code"], "<answer>", "exec"), ns)
-    signal.setitimer(signal.ITIMER_REAL, 0)
-except TestTimeout:
-    emit(load_error="defining the code took longer than %.0f s" % payload["load_s"])
+    module = ast.parse(payload["code"], "<answer>")
+except SyntaxError as exc:
+    emit(load_error="SyntaxError: %s (line %s)" % (exc.msg, exc.lineno))
     raise SystemExit(0)
-except BaseException as exc:
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = [f.lineno for f in tb if f.filename == "<answer>"]
-    emit(load_error=last_line(exc) + ((" (line %d)" % where[-1]) if where else ""))
-    raise SystemExit(0)
+for stmt in module.body:
+    try:
+        signal.setitimer(signal.ITIMER_REAL, payload["load_s"])
+        exec(compile(ast.Module(body=[stmt], type_ignores=[]), "<answer>", "exec"), ns)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    except BaseException as exc:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        what = "took longer than %.1f s" % payload["load_s"] if isinstance(exc, TestTimeout) else last_line(exc)
+        lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<answer>"]
+        line = lines[-1] if lines else stmt.lineno
+        if isinstance(stmt, DEFINING) or isinstance(exc, Blocked) or violations:
+            emit(load_error="%s (line %d)" % (what, line), violations=violations)
+            raise SystemExit(0)
+        notes.append("top-level code at line %d %s%s; skipped" % (
+            line, "" if isinstance(exc, TestTimeout) else "raised ", what))
 
 import operator
 OPS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -183,7 +204,7 @@ for expr in payload["tests"]:
     except BaseException as exc:
         signal.setitimer(signal.ITIMER_REAL, 0)
         emit(test=expr, passed=False, detail="raised " + last_line(exc))
-emit(done=True, stdout=captured.getvalue()[-2000:])
+emit(done=True, stdout=captured.getvalue()[-2000:], notes=notes, violations=violations)
 '''
 
 
@@ -197,13 +218,15 @@ class SandboxResult:
     crashed: Optional[str] = None
     duration_s: float = 0.0
     stdout: str = ""
+    notes: List[str] = field(default_factory=list)
+    violations: List[str] = field(default_factory=list)
     isolation: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         """All tests ran and passed."""
         return bool(self.tests) and all(t["passed"] for t in self.tests) and not (
-            self.load_error or self.timed_out or self.crashed)
+            self.load_error or self.timed_out or self.crashed or self.violations)
 
     def as_dict(self) -> Dict[str, Any]:
         """Plain dict (for module results)."""
@@ -339,11 +362,14 @@ def _absorb(result: SandboxResult, out: str, nonce: str) -> bool:
             continue
         if "load_error" in event:
             result.load_error = event["load_error"]
+            result.violations = list(event.get("violations") or [])
             done = True
         elif "test" in event:
             result.tests.append({"test": event["test"], "passed": bool(event.get("passed")),
                                  "detail": event.get("detail", "")})
         elif event.get("done"):
             result.stdout = event.get("stdout", "")
+            result.notes = list(event.get("notes") or [])
+            result.violations = list(event.get("violations") or [])
             done = True
     return done

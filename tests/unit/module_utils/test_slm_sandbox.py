@@ -32,8 +32,8 @@ def test_tests_pass_and_fail_with_details() -> None:
 
 
 def test_exception_while_loading_is_reported_with_line() -> None:
-    r = run_python("x = 1\nraise ValueError('boom')\n", ["x == 1"])
-    assert r.load_error == "ValueError: boom (line 2)" and not r.passed
+    r = run_python("x = 1\nclass Broken:\n    y = 1\n    raise ValueError('boom')\n", ["x == 1"])
+    assert r.load_error == "ValueError: boom (line 4)" and not r.passed
 
 
 def test_syntax_error_is_reported() -> None:
@@ -56,13 +56,13 @@ def test_wall_clock_limit_kills_uninterruptible_code() -> None:
 
 
 def test_memory_limit() -> None:
-    r = run_python("x = bytearray(2 * 1024 ** 3)\n", ["True"], memory_mb=128)
-    assert r.load_error and r.load_error.startswith("MemoryError")
+    r = run_python("def grab():\n    return bytearray(2 * 1024 ** 3)\n", ["len(grab()) > 0"], memory_mb=128)
+    assert r.tests[0]["detail"].startswith("raised MemoryError") and not r.passed
 
 
 def test_endless_definition_times_out() -> None:
-    r = run_python("while True:\n    pass\n", ["True"], per_test_s=0.5)
-    assert "longer than" in (r.load_error or "")
+    r = run_python("class Spin:\n    while True:\n        pass\n", ["True"], per_test_s=0.5)
+    assert r.load_error == "took longer than 0.5 s (line 2)"
 
 
 def test_network_is_blocked() -> None:
@@ -98,6 +98,14 @@ def test_scratch_dir_is_writable_empty_and_removed() -> None:
                           "sorted(ENV) == ['HOME', 'LANG', 'LC_ALL', 'PATH', 'TMPDIR']"])
     assert r.passed, r.tests
     assert r.isolation["scratch_removed"] is True
+
+
+def test_caught_violations_are_still_recorded() -> None:
+    code = "import socket\ntry:\n    socket.socket()\nexcept OSError:\n    pass\n" + GCD
+    r = run_python(code, ["gcd(4, 2) == 2"])
+    assert r.violations == ["socket.__new__ is blocked"] and not r.passed
+    r = run_python(GCD, ["gcd(4, 2) == 2", "open('/etc/x', 'w') is None"])
+    assert r.violations and "writing '/etc/x'" in r.violations[0] and not r.passed
 
 
 def test_processes_and_ctypes_are_blocked() -> None:
@@ -165,3 +173,16 @@ def test_isolation_is_reported() -> None:
     r = run_python("x = 1\n", ["x == 1"])
     assert r.isolation["mode"] in ("netns+nobody", "netns", "userns+netns", "audit-hook-only")
     assert {"network", "user", "mode"} <= set(r.isolation)
+
+
+def test_example_usage_at_top_level_does_not_spoil_the_function() -> None:
+    code = GCD + "a = int(input('First number: '))\nprint(gcd(a, 4))\nwhile True:\n    pass\n"
+    r = run_python(code, ["gcd(48, 18) == 6"], per_test_s=0.5)
+    assert r.passed, r.as_dict()
+    assert r.notes[0].startswith("top-level code at line 5 raised EOFError")
+    assert r.notes[-1] == "top-level code at line 7 took longer than 0.5 s; skipped"
+
+
+def test_failing_import_is_a_load_error() -> None:
+    r = run_python("import numpy_that_does_not_exist\n" + GCD, ["gcd(4, 2) == 2"])
+    assert r.load_error == "ModuleNotFoundError: No module named 'numpy_that_does_not_exist' (line 1)"
