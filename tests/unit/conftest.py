@@ -10,7 +10,7 @@ import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
 
-SUITE_FILE = Path(__file__).resolve().parents[3] / "roles/verify/files/suites/seed_reasoning.yml"
+SUITE_FILE = Path(__file__).resolve().parents[2] / "roles/verify/files/suites/seed_reasoning.yml"
 
 
 @pytest.fixture
