@@ -70,17 +70,21 @@ def _flags(check: Dict[str, Any]) -> int:
     return flags | (re.DOTALL if check.get("dotall", False) else 0)
 
 
+def _pat(pattern: str) -> str:
+    return "/%s/" % (pattern if len(pattern) <= 60 else pattern[:57] + "...")
+
+
 def judge_regex(check: Dict[str, Any], content: str) -> Verdict:
     flags = _flags(check) | re.MULTILINE
     if check.get("not_pattern"):
         bad = re.search(check["not_pattern"], content, flags)
         if bad:
-            return False, "matched the forbidden pattern /%s/ at %s" % (
-                check["not_pattern"], quote(content[max(0, bad.start() - 30):bad.end() + 40], tail=False)), bad.group(0), {}
+            return False, "matched the forbidden pattern %s at %s" % (
+                _pat(check["not_pattern"]), quote(content[max(0, bad.start() - 30):bad.end() + 40], tail=False)), bad.group(0), {}
     m = re.search(check["pattern"], content, flags)
     if m:
         return True, "matched %s" % quote(content[max(0, m.start() - 30):m.end() + 30], tail=False), m.group(0), {}
-    return False, "no match for /%s/ in %s" % (check["pattern"], quote(content)), None, {}
+    return False, "no match for %s in %s" % (_pat(check["pattern"]), quote(content)), None, {}
 
 
 def _present(needles: List[str], content: str, ignore_case: bool) -> List[str]:
