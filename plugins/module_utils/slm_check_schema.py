@@ -57,12 +57,14 @@ def _str_list(v: Any) -> Optional[str]:
 
 
 def _regex(v: Any) -> Optional[str]:
-    if not isinstance(v, str) or not v:
-        return "a non-empty regular expression (Python re syntax)"
-    try:
-        re.compile(v)
-    except re.error as exc:
-        return "a valid regular expression (Python re syntax): %s" % exc
+    items = v if isinstance(v, list) and v else [v]
+    for item in items:
+        if not isinstance(item, str) or not item:
+            return "a non-empty regular expression (Python re syntax) or a list of them"
+        try:
+            re.compile(item)
+        except re.error as exc:
+            return "a valid regular expression (Python re syntax): %r: %s" % (item, exc)
     return None
 
 

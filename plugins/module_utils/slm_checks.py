@@ -74,17 +74,26 @@ def _pat(pattern: str) -> str:
     return "/%s/" % (pattern if len(pattern) <= 60 else pattern[:57] + "...")
 
 
+def _patterns(value: Any) -> List[str]:
+    return list(value) if isinstance(value, list) else ([value] if value else [])
+
+
 def judge_regex(check: Dict[str, Any], content: str) -> Verdict:
+    """Any ``pattern`` must match and no ``not_pattern`` may (each a regex or a list of them)."""
     flags = _flags(check) | re.MULTILINE
-    if check.get("not_pattern"):
-        bad = re.search(check["not_pattern"], content, flags)
+    for bad_pattern in _patterns(check.get("not_pattern")):
+        bad = re.search(bad_pattern, content, flags)
         if bad:
             return False, "matched the forbidden pattern %s at %s" % (
-                _pat(check["not_pattern"]), quote(content[max(0, bad.start() - 30):bad.end() + 40], tail=False)), bad.group(0), {}
-    m = re.search(check["pattern"], content, flags)
-    if m:
-        return True, "matched %s" % quote(content[max(0, m.start() - 30):m.end() + 30], tail=False), m.group(0), {}
-    return False, "no match for %s in %s" % (_pat(check["pattern"]), quote(content)), None, {}
+                _pat(bad_pattern), quote(content[max(0, bad.start() - 30):bad.end() + 40], tail=False)), bad.group(0), {}
+    patterns = _patterns(check["pattern"])
+    for pattern in patterns:
+        m = re.search(pattern, content, flags)
+        if m:
+            return True, "matched %s" % quote(content[max(0, m.start() - 30):m.end() + 30], tail=False), m.group(0), {}
+    shown = _pat(patterns[0]) + (" (or %d other pattern%s)" % (len(patterns) - 1, "s" if len(patterns) > 2 else "")
+                                 if len(patterns) > 1 else "")
+    return False, "no match for %s in %s" % (shown, quote(content)), None, {}
 
 
 def _present(needles: List[str], content: str, ignore_case: bool) -> List[str]:
@@ -176,20 +185,19 @@ def extract_code(content: str, needed: List[str]) -> Tuple[Optional[str], str]:
     parsable = [b for b in py if _defines(b) is not None]
     if len(parsable) > 1:
         joined = "\n\n".join(parsable)
-        names = _defines(joined) or []
-        if all(n in names for n in needed):
+        if all(n in (_defines(joined) or []) for n in needed):
             return joined, "all %d fenced blocks joined" % len(parsable)
     for i in range(len(py) - 1, -1, -1):
-        names = _defines(py[i])
-        if names is not None and all(n in names for n in needed):
+        defined = _defines(py[i])
+        if defined is not None and all(n in defined for n in needed):
             return py[i], "fenced block %d of %d" % (i + 1, len(py))
     for i in range(len(py) - 1, -1, -1):
         if _defines(py[i]) is not None:
             return py[i], "fenced block %d of %d (does not define %s)" % (i + 1, len(py), ", ".join(needed))
     if py:
         return py[-1], "fenced block %d of %d (does not parse)" % (len(py), len(py))
-    names = _defines(content or "")
-    if names is not None and needed and all(n in names for n in needed):
+    bare = _defines(content or "")
+    if bare is not None and needed and all(n in bare for n in needed):
         return content, "the whole reply (no fenced block)"
     return None, "no Python code block in the reply"
 

@@ -313,7 +313,8 @@ def _pick(cands: List[Mention], allow_delta: bool = True) -> Optional[Mention]:
     if not allow_delta:
         cands = [m for m in cands if not m.delta]
     with_unit = [m for m in cands if m.unit is not None]
-    return (with_unit or cands or [None])[0]
+    pool = with_unit or cands
+    return pool[0] if pool else None
 
 
 def _spans(norm: str, region: int, tier: str) -> List[Tuple[int, int]]:

@@ -37,7 +37,8 @@ def messages_for(check: Dict[str, Any], default_system: Optional[str]) -> List[D
 
 def labels_match(labels: List[str], wanted: Optional[List[str]]) -> bool:
     """True when any of the host's labels (api, engine) is in ``wanted``."""
-    return bool(wanted) and any(label.lower() in [w.lower() for w in wanted] for label in labels if label)
+    allowed = [w.lower() for w in wanted or []]
+    return any(label.lower() in allowed for label in labels if label)
 
 
 def run_check(client: Any, model: str, check: Dict[str, Any], labels: List[str], max_tokens: int,

@@ -333,8 +333,8 @@ def run_python(code: str, tests: List[str], time_limit_s: float = 10.0, per_test
         if not result.timed_out and not done and not result.load_error:
             if proc.returncode is not None and proc.returncode < 0:
                 sig = -proc.returncode
-                why = {signal.SIGXCPU: "CPU time limit", signal.SIGKILL: "killed (memory or time limit)",
-                       signal.SIGSEGV: "segmentation fault"}.get(sig, "signal %d" % sig)
+                why = {int(signal.SIGXCPU): "CPU time limit", int(signal.SIGKILL): "killed (memory or time limit)",
+                       int(signal.SIGSEGV): "segmentation fault"}.get(sig, "signal %d" % sig)
                 result.crashed = "the process died: %s" % why
             else:
                 tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]

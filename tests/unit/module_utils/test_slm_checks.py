@@ -193,3 +193,45 @@ def test_tool_call_judge() -> None:
     ok, reason, _, _ = judge(chk, "", [extra])
     assert ok and "extra arguments: unit" in reason
     assert judge(dict(chk, allow_extra_arguments=False), "", [extra])[0] is False
+
+
+SYLLOGISM_PASS = [
+    "No, we cannot conclude that some cats are carnivores.",
+    "We can't conclude that.",
+    "The conclusion does not follow.",
+    "It does not necessarily follow that some cats are carnivores.",
+    "Not necessarily. The premises allow that no cat is a carnivore.",
+    "This cannot be determined from the given premises.",
+    "The syllogism is invalid.",
+    "**No.** Based only on these premises, it is not possible to conclude that some cats are carnivores.",
+    "No — this is the fallacy of the undistributed middle.",
+    "We cannot logically conclude this from the given statements alone.",
+]
+SYLLOGISM_FAIL = [
+    "Yes, we can conclude that some cats are carnivores.",
+    "Yes. Since all cats are mammals and some mammals are carnivores, some cats must be carnivores.",
+    "We can conclude that some cats are carnivores.",
+    "**Yes**, it follows; this does not mean all cats are carnivores.",
+    "Some cats are carnivores, indeed.",
+    "",
+]
+
+
+@pytest.mark.parametrize("reply", SYLLOGISM_PASS)
+def test_syllogism_cannot_conclude_passes(suite, reply) -> None:
+    assert judge(suite["syllogism_cats"], reply)[0] is True
+
+
+@pytest.mark.parametrize("reply", SYLLOGISM_FAIL)
+def test_syllogism_affirmative_fails(suite, reply) -> None:
+    assert judge(suite["syllogism_cats"], reply)[0] is False
+
+
+def test_regex_pattern_lists() -> None:
+    chk = {"name": "r", "kind": "regex", "prompt": "p", "pattern": ["alpha", "beta"], "not_pattern": ["gamma"]}
+    assert validate_checks([chk]) == []
+    assert judge(chk, "so beta it is")[0] is True
+    assert judge(chk, "beta and gamma")[0] is False
+    ok, reason, _, _ = judge(chk, "delta")
+    assert not ok and reason == "no match for /alpha/ (or 1 other pattern) in 'delta'"
+    assert "'(': " in validate_checks([dict(chk, pattern=["ok", "("])])[0]
