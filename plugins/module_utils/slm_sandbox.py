@@ -274,8 +274,21 @@ def _candidate_modes(python: str) -> List[Tuple[str, List[str], Dict[str, Any]]]
     return modes
 
 
+def _scratch_base() -> Optional[str]:
+    """Where scratch dirs go: /tmp when it is a sticky world-writable dir, else the default.
+
+    Under Ansible TMPDIR may point into ~/.ansible/tmp of root, which ``nobody`` cannot traverse;
+    the scratch dir itself is private (0700, owned by the runner's uid) wherever it lives.
+    """
+    try:
+        st = os.stat("/tmp")
+    except OSError:
+        return None
+    return "/tmp" if st.st_mode & 0o1777 == 0o1777 else None
+
+
 def _try_mode(argv: List[str], uid: Optional[int]) -> bool:
-    scratch = tempfile.mkdtemp(prefix="slm-sandbox-probe-")
+    scratch = tempfile.mkdtemp(prefix="slm-sandbox-probe-", dir=_scratch_base())
     try:
         if uid is not None:
             os.chown(scratch, uid, uid)
@@ -309,7 +322,7 @@ def run_python(code: str, tests: List[str], time_limit_s: float = 10.0, per_test
     """Define ``code`` and evaluate each test expression (truthy = pass) in the sandbox."""
     argv, info = isolation_mode(python)
     result = SandboxResult(isolation=dict(info))
-    scratch = tempfile.mkdtemp(prefix="slm-sandbox-")
+    scratch = tempfile.mkdtemp(prefix="slm-sandbox-", dir=_scratch_base())
     nonce = "@@" + uuid.uuid4().hex + "@@"
     start = time.monotonic()
     try:

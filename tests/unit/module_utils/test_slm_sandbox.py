@@ -93,8 +93,9 @@ def test_writes_outside_scratch_are_blocked(tmp_path) -> None:
 
 def test_scratch_dir_is_writable_empty_and_removed() -> None:
     code = ("import os\nLISTING = sorted(os.listdir('.'))\nopen('note.txt', 'w').write('hi')\n"
-            "CWD = os.getcwd()\nENV = dict(os.environ)\n")
+            "CWD = os.getcwd()\nENV = dict(os.environ)\nopen(os.path.join(CWD, 'abs.txt'), 'w').write('x')\n")
     r = run_python(code, ["LISTING == []", "open('note.txt').read() == 'hi'", "ENV['HOME'] == CWD",
+                          "open(os.path.join(CWD, 'abs.txt')).read() == 'x'",
                           "sorted(ENV) == ['HOME', 'LANG', 'LC_ALL', 'PATH', 'TMPDIR']"])
     assert r.passed, r.tests
     assert r.isolation["scratch_removed"] is True

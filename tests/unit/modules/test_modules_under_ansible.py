@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_sandbox import isolation_mode
 from openai_script_server import ScriptedOpenAIServer
 from seed_replies import CORRECT, WRONG
 
@@ -101,7 +102,8 @@ def test_playbook_runs_health_probe_report_and_gate(tmp_path) -> None:
         cfg.write_text("[defaults]\ncollections_path = %s\nstdout_callback = ansible.builtin.json\n"
                        "retry_files_enabled = false\n" % (REPO / "collections"))
         env = dict(os.environ, ANSIBLE_CONFIG=str(cfg), ANSIBLE_HOME=str(tmp_path / "ansible-home"),
-                   ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_FORCE_COLOR="0")
+                   ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote-tmp"),
+                   ANSIBLE_FORCE_COLOR="0")
         proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook),
                                "-e", "suite_path=%s report_dir=%s" % (SUITE, tmp_path / "report")],
                               cwd=str(REPO), env=env, capture_output=True, text=True, timeout=240)
@@ -114,6 +116,9 @@ def test_playbook_runs_health_probe_report_and_gate(tmp_path) -> None:
     probe_good = tasks["Ask the reasoning suite (recorded; the gate is enforced after the report)"]["edge-good"]
     probe_bad = tasks["Ask the reasoning suite (recorded; the gate is enforced after the report)"]["edge-bad"]
     assert probe_good["pass_rate"] == 1.0 and probe_bad["pass_rate"] == 0.0 and not probe_bad.get("failed")
+    # the sandbox under Ansible (TMPDIR may be ~/.ansible/tmp) is as strong as in this process
+    code = [c for c in probe_good["checks"] if c["kind"] == "code"]
+    assert {c["details"]["isolation"] for c in code} == {isolation_mode()[1]["mode"]}
     gate_bad = tasks["Enforce the reasoning gate"]["edge-bad"]
     assert gate_bad["failed"] and gate_bad["msg"].startswith("0/9 checks passed (0% < 80%); failing: train_journey_time")
     report = json.loads((tmp_path / "report" / "site_report.json").read_text())
