@@ -155,13 +155,23 @@ class OpenAIClient:
         return result
 
     def _chat_plain(self, body: Dict[str, Any], timeout: Optional[float]) -> ChatResult:
-        result = ChatResult()
         http = self.t.request("POST", "/v1/chat/completions", body, timeout=timeout)
         data = http.json() if http.ok else None
         if not isinstance(data, dict):
             if http.ok:
                 http.error_kind, http.error = "protocol", "answer is not a JSON object"
-            return _fail(result, http)
+            return _fail(ChatResult(), http)
+        return self._parse_plain(data, http)
+
+    def _from_plain_json(self, text: str, http: HttpResult) -> Optional[ChatResult]:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        return self._parse_plain(data, http) if isinstance(data, dict) and "choices" in data else None
+
+    def _parse_plain(self, data: Dict[str, Any], http: HttpResult) -> ChatResult:
+        result = ChatResult()
         choice = (data.get("choices") or [{}])[0] or {}
         msg = choice.get("message") or {}
         result.ok, result.status, result.model = True, http.status, data.get("model")
@@ -184,9 +194,14 @@ class OpenAIClient:
         parts: List[str] = []
         calls: Dict[int, Dict[str, Any]] = {}
         chunks = 0
+        events = 0
+        other: List[str] = []
         for at, line in lines:
             if not line.startswith("data:"):
+                if line.strip() and len(other) < 10000:
+                    other.append(line)
                 continue
+            events += 1
             payload = line[5:].strip()
             if payload == "[DONE]":
                 break
@@ -220,6 +235,11 @@ class OpenAIClient:
                     result.finish_reason = choice["finish_reason"]
         for _ in lines:  # drain (closes the response, sets latency)
             pass
+        if not events and other:
+            # A server that ignores "stream": true and answers with one JSON object.
+            plain = self._from_plain_json("\n".join(other), http)
+            if plain is not None:
+                return plain
         result.latency_s = http.latency_s
         result.status = http.status
         if http.error_kind:

@@ -12,8 +12,9 @@ Engine facts this relies on:
   list is ``/api/tags``.
 * An engine may also answer 503 while loading (our ONNX engine, proxies in front of vLLM).
 
-During ``start_period`` both "connection refused"/"reset" and 503 mean *loading* and are retried
-every ``interval`` seconds; after it, they are final. Any other failure (DNS, TLS, 4xx, 500,
+During ``start_period`` "connection refused"/"reset", 503, and a 200 whose JSON body reports a
+``status`` that is not ready-like (``{"status": "model_not_loaded"}``, as the seed's server
+answers) mean *loading* and are retried every ``interval`` seconds; after it, they are final. Any other failure (DNS, TLS, 4xx, 500,
 timeout) is reported at once: waiting would not fix it.
 """
 
@@ -29,6 +30,20 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import REFUSED, RESET
 
 HEALTHY, UNHEALTHY, LOADING_TIMEOUT = "healthy", "unhealthy", "loading_timeout"
+READY_WORDS = ("ok", "healthy", "ready", "up", "pass", "serving", "running")
+
+
+def body_not_ready(res: Any) -> Optional[str]:
+    """The status a 200 health body reports when it says "not ready" (``{"status": "loading"}``).
+
+    vLLM answers with an empty body; servers modelled on the seed's answer 200 with
+    ``{"status": "model_not_loaded"}`` — that is not healthy, whatever the status code says.
+    """
+    data = res.json() if res.ok and res.body.strip() else None
+    status = data.get("status") if isinstance(data, dict) else None
+    if isinstance(status, str) and status.strip().lower() not in READY_WORDS:
+        return status
+    return None
 
 
 def model_served(api: str, expected: str, served: List[str]) -> bool:
@@ -51,18 +66,19 @@ def check_health(client: Any, api: str, expected_model: Optional[str], start_per
     while True:
         attempts += 1
         res = client.health(retry=False)
-        loading = res.error_kind in (REFUSED, RESET) or res.status == 503
+        loading = res.error_kind in (REFUSED, RESET) or res.status == 503 or body_not_ready(res) is not None
         if not loading:
             break
         if clock() - started >= start_period:
             out.update(status=LOADING_TIMEOUT, attempts=attempts, waited_s=round(clock() - started, 3),
                        health_endpoint=res.url,
-                       reason="still not answering after the %gs start period (%d attempts): %s" % (
+                       reason="not ready after the %gs start period (%d attempts): %s" % (
                            start_period, attempts, res.describe()))
             return out
         sleep(interval)
     out.update(attempts=attempts, waited_s=round(clock() - started, 3), latency_s=res.latency_s,
                health_endpoint=res.url)
+
     if not res.ok:
         if api != OLLAMA and res.status == 404:
             # Some OpenAI-compatible servers have no /health; /v1/models then proves liveness.

@@ -2,7 +2,8 @@
 
 It answers like vLLM's OpenAI server does, from a script instead of a model:
 
-* ``GET /health`` -> 200, empty body (503 while ``loading_s`` has not elapsed);
+* ``GET /health`` -> 200 with an empty body (or ``health_body``; 503 while ``loading_s`` has not
+  elapsed);
 * ``GET /version`` -> ``{"version": ...}`` (when ``version`` is set; 404 otherwise);
 * ``GET /v1/models``, ``POST /v1/chat/completions`` (streaming SSE with a usage chunk when
   ``stream_options.include_usage`` is set, or a plain JSON answer; ``tool_calls`` when the script
@@ -11,7 +12,9 @@ It answers like vLLM's OpenAI server does, from a script instead of a model:
   (401 otherwise) while ``/health`` and ``/version`` stay open;
 * ``start_delay_s``: the port is not bound until then (clients get "connection refused");
 * ``fail_plan``: ``{path: [status, ...]}`` answered before the real answers (e.g. 503s with a
-  ``Retry-After`` of ``retry_after``).
+  ``Retry-After`` of ``retry_after``);
+* ``ignore_stream``: answer one JSON object even when asked to stream (some servers do);
+* ``reject_stream_options``: 400 for ``stream_options`` (servers that predate it).
 
 Run standalone: ``python tests/servers/openai_script_server.py --port 8000 --script correct``.
 """
@@ -59,7 +62,7 @@ class _Handler(JSONHandler):
             if owner.loading():
                 self.send_text(503, "")
             else:
-                self.send_text(200, "", "application/json")
+                self.send_text(200, owner.health_body, "application/json")
         elif self.path == "/version" and owner.version:
             self.send_json(200, {"version": owner.version})
         elif self.path == "/v1/models":
@@ -91,7 +94,7 @@ class _Handler(JSONHandler):
             self.send_json(400, {"object": "error", "message": "unknown field stream_options", "code": 400})
             return
         entry = match_entry(owner.script, body["messages"])
-        if body.get("stream"):
+        if body.get("stream") and not owner.ignore_stream:
             self._stream(body, entry)
         else:
             self._plain(body, entry)
@@ -155,6 +158,7 @@ class ScriptedOpenAIServer(BackgroundServer):
                  fail_plan: Optional[Dict[str, List[int]]] = None, retry_after: Optional[str] = None,
                  loading_s: float = 0.0, start_delay_s: float = 0.0, root: Optional[str] = None,
                  reject_stream_options: bool = False, server_header: Optional[str] = None,
+                 health_body: str = "", ignore_stream: bool = False,
                  host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port, start_delay_s)
         self.script = script
@@ -168,6 +172,8 @@ class ScriptedOpenAIServer(BackgroundServer):
         self.loading_s = loading_s
         self.reject_stream_options = reject_stream_options
         self.server_header = server_header
+        self.health_body = health_body
+        self.ignore_stream = ignore_stream
 
     def loading(self) -> bool:
         return time.monotonic() - self.started_at < self.loading_s

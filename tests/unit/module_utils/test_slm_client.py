@@ -48,6 +48,13 @@ def test_streaming_without_usage_counts_chunks() -> None:
     assert "stream_options" in posts[0] and "stream_options" not in posts[1]
 
 
+def test_server_that_ignores_stream_true() -> None:
+    with ScriptedOpenAIServer(CORRECT, ignore_stream=True) as srv:
+        res = openai(srv.url).chat(srv.model, TRAIN)
+    assert res.ok and "Final answer: 2.4 hours" in res.content and res.ttft_s is None
+    assert res.tokens_source == "usage" and res.completion_tokens > 10
+
+
 def test_plain_chat_and_tool_calls() -> None:
     with ScriptedOpenAIServer(CORRECT) as srv:
         res = openai(srv.url).chat(srv.model, [{"role": "user", "content": "Calculate the area of a circle with radius 5 units"}],

@@ -50,7 +50,7 @@ def test_loading_timeout_fails_with_a_clear_message(run_module) -> None:
     url = "http://127.0.0.1:%d" % free_port()
     r = run_module(slm_health.main, {"url": url, "start_period": 0.5, "interval": 0.1})
     assert r["_rc"] == 1 and r["failed"] and r["status"] == "loading_timeout"
-    assert r["msg"].startswith("openai engine at %s is loading_timeout: still not answering after the 0.5s start period" % url)
+    assert r["msg"].startswith("openai engine at %s is loading_timeout: not ready after the 0.5s start period" % url)
     assert "connection refused" in r["msg"]
     reported = run_module(slm_health.main, {"url": url, "start_period": 0, "fail_on_unhealthy": False})
     assert reported["_rc"] == 0 and reported["status"] == "loading_timeout" and reported["attempts"] == 1
@@ -82,3 +82,13 @@ def test_ollama_without_the_model(run_module) -> None:
 def test_bad_url_is_rejected(run_module) -> None:
     r = run_module(slm_health.main, {"url": "localhost:8000"})
     assert r["_rc"] == 1 and "url must start with http:// or https://" in r["msg"]
+
+
+def test_200_with_a_not_ready_status_is_not_healthy(run_module) -> None:
+    with ScriptedOpenAIServer(CORRECT, health_body='{"status": "model_not_loaded"}') as srv:
+        r = run_module(slm_health.main, {"url": srv.url, "start_period": 0.4, "interval": 0.1,
+                                         "fail_on_unhealthy": False})
+    assert r["status"] == "loading_timeout" and r["attempts"] > 1
+    assert 'HTTP 200' in r["reason"] and "model_not_loaded" in r["reason"]
+    with ScriptedOpenAIServer(CORRECT, health_body='{"status": "ok"}') as srv:
+        assert run_module(slm_health.main, {"url": srv.url})["status"] == "healthy"
