@@ -48,7 +48,7 @@ def judge_numeric(check: Dict[str, Any], content: str) -> Verdict:
     want = format_quantity(expected, unit)
     tol_text = (" ±" + _fmt(allowed)) if allowed > 1e-6 else ""
     got = extract_final(content, unit)
-    details = {"tier": got.tier, "rejected": [t for t, _ in got.rejected]}
+    details = {"tier": got.tier, "rejected": [mention for mention, _context in got.rejected]}
     if not got.found:
         reason = "expected %s%s, found no final numeric answer in %s" % (want, tol_text, quote(content))
         return False, reason, None, details

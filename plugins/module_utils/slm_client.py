@@ -233,7 +233,7 @@ class OpenAIClient:
                         result.ttft_s = round(at, 4)
                 if choice.get("finish_reason"):
                     result.finish_reason = choice["finish_reason"]
-        for _ in lines:  # drain (closes the response, sets latency)
+        for _unused in lines:  # drain (closes the response, sets latency)
             pass
         if not events and other:
             # A server that ignores "stream": true and answers with one JSON object.
@@ -326,7 +326,7 @@ class OllamaClient:
                     break
                 if isinstance(data, dict):
                     self._absorb(result, data, at)
-            for _ in lines:
+            for _unused in lines:
                 pass
             result.status, result.latency_s = http.status, http.latency_s
             result.ok = http.error_kind is None

@@ -5,7 +5,7 @@
 
 Runs on the controller or on target hosts (Python 3.8+), so it uses ``urllib`` only.
 
-What it adds over a bare ``urlopen``:
+What it adds over a bare ``urllib.request`` call:
 
 * one result type, :class:`HttpResult`, for answers *and* failures (never raises for network
   or HTTP errors), with an ``error_kind`` that tells "connection refused" (the engine is still

@@ -48,7 +48,7 @@ def run_check(client: Any, model: str, check: Dict[str, Any], labels: List[str],
     out: Dict[str, Any] = {"name": check["name"], "kind": check["kind"], "passed": False, "reason": "",
                            "answer": None, "latency_s": None, "ttft_s": None, "tokens": None,
                            "tokens_per_s": None, "skipped": False, "counted": True, "error": False,
-                           "finish_reason": None, "excerpt": ""}
+                           "finish_reason": None, "excerpt": "", "details": {}}
     if check.get("only_on") and not labels_match(labels, check["only_on"]):
         out.update(skipped=True, counted=False, reason="skipped: runs only on %s" % ", ".join(check["only_on"]))
         return out

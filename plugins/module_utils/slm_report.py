@@ -194,8 +194,9 @@ def render_html(report: Dict[str, Any], generated_at: str) -> str:
            "<th>Health</th><th>Pass rate</th><th>p50 latency</th><th>TTFT p50</th><th>Tokens/s</th>"
            "<th>Failures</th></tr></thead><tbody>"]
     for r in rows:
-        rate = "–" if r["pass_rate"] is None else "%d%% (%s/%s)" % (round(r["pass_rate"] * 100), r["passed_count"],
-                                                                     r["counted"])
+        rate = "–"
+        if r["pass_rate"] is not None:
+            rate = "%d%% (%s/%s)" % (round(r["pass_rate"] * 100), r["passed_count"], r["counted"])
         fails = "".join("<li><b>%s</b>: %s</li>" % (e(f["name"]), e(f["reason"])) for f in r["failures"])
         out.append(
             '<tr class="row-%s" data-host="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="%s">%s</td>'
@@ -208,8 +209,8 @@ def render_html(report: Dict[str, Any], generated_at: str) -> str:
                 e(_fmt(r["tokens_per_s"], "", 1)), ('<ul class="fail">%s</ul>' % fails) if fails else "–"))
     out.append("</tbody></table><h2>Checks per host</h2>")
     for r in rows:
-        out.append('<details data-host="%s"><summary><b>%s</b> — %s</summary>' % (e(r["host"]), e(r["host"]),
-                                                                               e(r["verdict"].replace("_", " "))))
+        out.append('<details data-host="%s"><summary><b>%s</b> — %s</summary>' % (
+            e(r["host"]), e(r["host"]), e(r["verdict"].replace("_", " "))))
         if not r["checks"]:
             out.append("<p>No checks ran on this host.</p></details>")
             continue

@@ -294,7 +294,7 @@ def _try_mode(argv: List[str], uid: Optional[int]) -> bool:
             os.chown(scratch, uid, uid)
         proc = subprocess.run(argv + ["import os, socket; open('probe', 'w').write('ok')"], cwd=scratch,
                               env=_base_env(scratch), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=20)
+                              stderr=subprocess.DEVNULL, timeout=20, check=False)
         return proc.returncode == 0 and os.path.exists(os.path.join(scratch, "probe"))
     except (OSError, subprocess.SubprocessError):
         return False

@@ -76,7 +76,7 @@ notes:
   - Supports check mode (it only reads).
   - "Runs wherever the task runs; to probe from the control node use C(delegate_to: localhost)."
 author:
-  - edgeai.slm_fleet contributors
+  - edgeai.slm_fleet developers (@edgeai)
 """
 
 EXAMPLES = r"""
@@ -190,8 +190,8 @@ def main() -> None:
                           interval=p["interval"])
     result.update(changed=False, api=p["api"], url=redact_url(p["url"]))
     if result["status"] != HEALTHY and p["fail_on_unhealthy"]:
-        module.fail_json(msg="%s engine at %s is %s: %s" % (p["api"], redact_url(p["url"]), result["status"],
-                                                           result["reason"]), **result)
+        msg = "%s engine at %s is %s: %s" % (p["api"], redact_url(p["url"]), result["status"], result["reason"])
+        module.fail_json(msg=msg, **result)
     module.exit_json(**result)
 
 

@@ -105,7 +105,7 @@ notes:
     C(nobody) user. Each result's C(details.isolation) names the layers in force; see
     C(docs/verify_checks.md) for exactly what is and is not isolated."
 author:
-  - edgeai.slm_fleet contributors
+  - edgeai.slm_fleet developers (@edgeai)
 """
 
 EXAMPLES = r"""
@@ -146,22 +146,52 @@ checks:
   type: list
   elements: dict
   contains:
-    name: {description: Check name., type: str}
-    kind: {description: Check kind., type: str}
-    passed: {description: Whether the answer is right., type: bool}
-    reason: {description: "Why, for an operator: expected vs got and where it was found.", type: str,
-             sample: "expected 2.4 h, got 3 h from '...it is not 2.4 hours, the answer is 3 hours'"}
-    answer: {description: "The extracted answer (number with unit, matched text, code, or the call made).", type: raw}
-    latency_s: {description: Request to last byte., type: float}
-    ttft_s: {description: Request to first generated text (null when not streamed)., type: float}
-    tokens: {description: Completion tokens (from usage/eval_count, else counted stream chunks)., type: int}
-    tokens_per_s: {description: Decode throughput., type: float}
-    skipped: {description: Not run on this host (C(only_on))., type: bool}
-    counted: {description: Counts toward C(pass_rate) (false for C(informational_on) and skipped)., type: bool}
-    error: {description: The request itself failed (HTTP error, timeout)., type: bool}
-    finish_reason: {description: Why generation stopped (V(length) means cut at max_tokens)., type: str}
-    excerpt: {description: Last 400 characters of the reply., type: str}
-    details: {description: Kind-specific details (extraction tier, sandbox tests, tool calls)., type: dict}
+    name:
+      description: Check name.
+      type: str
+    kind:
+      description: Check kind.
+      type: str
+    passed:
+      description: Whether the answer is right.
+      type: bool
+    reason:
+      description: "Why, for an operator: expected vs got and where it was found."
+      type: str
+      sample: "expected 2.4 h ±0.01, got 3 h from '...it is not 2.4 hours, the answer is 3 hours'"
+    answer:
+      description: The extracted answer (number with unit, matched text, code, or the call made).
+      type: raw
+    latency_s:
+      description: Seconds from request to last byte.
+      type: float
+    ttft_s:
+      description: Seconds from request to the first generated text (null when not streamed).
+      type: float
+    tokens:
+      description: Completion tokens (engine usage or eval_count, else counted stream chunks).
+      type: int
+    tokens_per_s:
+      description: Decode throughput.
+      type: float
+    skipped:
+      description: Not run on this host (C(only_on)).
+      type: bool
+    counted:
+      description: Counts toward C(pass_rate) (false for C(informational_on) and skipped checks).
+      type: bool
+    error:
+      description: The request itself failed (HTTP error or timeout).
+      type: bool
+    finish_reason:
+      description: Why generation stopped (V(length) means cut at max_tokens).
+      type: str
+    excerpt:
+      description: Last 400 characters of the reply.
+      type: str
+    details:
+      description: Kind-specific details (extraction tier and rejected mentions, sandbox tests and isolation, tool calls).
+      type: dict
 pass_rate:
   description: Passed counted checks / counted checks (null when none counted).
   returned: always
@@ -237,10 +267,10 @@ ARGUMENT_SPEC = dict(
     api_key=dict(type="str", no_log=True),
     checks=dict(type="list", elements="dict", required=True),
     system_prompt=dict(type="str"),
-    pass_threshold=dict(type="float", default=0.8),
+    pass_threshold=dict(type="float", default=0.8, no_log=False),
     gate=dict(type="str", choices=["enforce", "report"], default="enforce"),
     timeout=dict(type="float", default=120.0),
-    max_tokens=dict(type="int", default=768),
+    max_tokens=dict(type="int", default=768, no_log=False),
     temperature=dict(type="float", default=0.0),
     concurrency=dict(type="int", default=1),
     validate_certs=dict(type="bool", default=True),
@@ -275,8 +305,8 @@ def main() -> None:
     result.update(changed=False, api=p["api"], engine=p["engine"] or p["api"], model=p["model"],
                   url=redact_url(p["url"]))
     if result["gate_failed"]:
-        module.fail_json(msg="reasoning gate failed for %s at %s: %s" % (p["model"], redact_url(p["url"]),
-                                                                        result["summary"]), **result)
+        msg = "reasoning gate failed for %s at %s: %s" % (p["model"], redact_url(p["url"]), result["summary"])
+        module.fail_json(msg=msg, **result)
     module.exit_json(**result)
 
 

@@ -53,7 +53,7 @@ options:
 notes:
   - Supports check mode (reports whether the files would change, writes nothing).
 author:
-  - edgeai.slm_fleet contributors
+  - edgeai.slm_fleet developers (@edgeai)
 """
 
 EXAMPLES = r"""
