@@ -1,4 +1,5 @@
-"""API clients against the scripted OpenAI-compatible server and the Ollama API emulator."""
+"""API clients against the scripted OpenAI-compatible server and the Ollama API emulator
+(``emu`` below is always the emulator: no Ollama binary exists here)."""
 
 from __future__ import annotations
 

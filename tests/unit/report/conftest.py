@@ -34,7 +34,8 @@ def hostile() -> str:
 
 @pytest.fixture(scope="session")
 def site_hosts():
-    """Four hosts: a good vLLM server, a good Ollama host, a gibberish gateway, an unreachable one."""
+    """Four hosts: a correct OpenAI-style (vLLM) server, an Ollama host played by the Ollama API
+    emulator, a gibberish gateway, an unreachable one. All engines here are test servers."""
     checks = [c for c in yaml.safe_load(SUITE.read_text())["checks"] if c["kind"] != "code"]
     hosts = []
     with ScriptedOpenAIServer(CORRECT) as good, OllamaAPIEmulator(CORRECT) as olla, \
