@@ -42,6 +42,7 @@ lint: collections ## yamllint, ansible-lint (production profile), syntax check o
 	@scripts/test.sh lint
 
 test: docker collections images ## Lint, unit and integration tests, every molecule scenario.
+	@scripts/ensure-test-tools.sh
 	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
 	@scripts/test.sh
 

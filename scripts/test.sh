@@ -4,6 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" MOLECULE_GLOB='molecule/*/molecule.yml'
+# Tests that would skip without a tool must run here: make test installs the tools.
+export SLM_REQUIRE_CHROMIUM=1
 mkdir -p artifacts/logs
 only=${1:-all}
 summary=()
