@@ -77,9 +77,14 @@ def test_sixteen_concurrent_requests_all_complete(server: RunningServer) -> None
         async with httpx.AsyncClient(base_url=server.url, headers=AUTH, timeout=120) as client:
             return await asyncio.gather(*(one(client, i) for i in range(16)))
 
+    batches = metric(server, "slm_engine_batches_total")
+    batched = metric(server, "slm_engine_batched_requests_total")
     assert asyncio.run(all_of_them()) == [24] * 16
     assert metric(server, "slm_engine_active_requests") == 0
     assert metric(server, "slm_engine_queue_depth") == 0
+    assert metric(server, "slm_engine_batched_requests_total") - batched == 16
+    mean_batch = 16 / (metric(server, "slm_engine_batches_total") - batches)
+    assert mean_batch >= 2, f"requests were not batched together (mean batch {mean_batch:.1f})"
 
 
 def test_full_queue_answers_503_with_retry_after(one_slot: RunningServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -39,26 +40,27 @@ def _raise_for(finish: Finish) -> None:
 async def chat_completions(server: Server, request: Request) -> Response:
     """OpenAI chat completion."""
     arrived = time.monotonic()
-    req = await _parse(request, ChatCompletionRequest)
-    server.check_model(req.model)
-    server.check_ready()
-    uses_tools = req.uses_tools()
-    prefix = generation_prefix(req.tool_choice, uses_tools)
-    prompt = render(req.messages, req.tools if uses_tools else None, prefix)
-    prompt_ids = server.worker.encode(prompt)
-    param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
-    params = GenerationParams(
-        prompt_ids=prompt_ids,
-        max_new_tokens=server.plan_tokens(len(prompt_ids), req.requested_max_tokens(), param),
-        temperature=1.0 if req.temperature is None else req.temperature,
-        top_p=1.0 if req.top_p is None else req.top_p,
-        seed=req.seed,
-        stop=tuple(req.stop_list()),
-    )
-    try:
-        await server.admit(request.receive)
-    except ClientGone:
-        return Response(status_code=CLIENT_CLOSED)
+    with server.arriving():
+        req = await _parse(request, ChatCompletionRequest)
+        server.check_model(req.model)
+        server.check_ready()
+        uses_tools = req.uses_tools()
+        prefix = generation_prefix(req.tool_choice, uses_tools)
+        prompt = render(req.messages, req.tools if uses_tools else None, prefix)
+        prompt_ids = server.worker.encode(prompt)
+        param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
+        params = GenerationParams(
+            prompt_ids=prompt_ids,
+            max_new_tokens=server.plan_tokens(len(prompt_ids), req.requested_max_tokens(), param),
+            temperature=1.0 if req.temperature is None else req.temperature,
+            top_p=1.0 if req.top_p is None else req.top_p,
+            seed=req.seed,
+            stop=tuple(req.stop_list()),
+        )
+        try:
+            await server.admit(request.receive)
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED)
     generation = Generation(server, params, arrived)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     tool_names = {t.function.name for t in req.tools or []} if uses_tools else set()
@@ -101,6 +103,14 @@ async def _stream(
     def event(delta: dict[str, object], reason: str | None = None) -> bytes:
         return sse(schema.chunk(completion_id, created, model, delta, reason))
 
+    # Content events are most of the stream: encode only the text, around a fixed frame.
+    head, _, tail = sse(schema.chunk(completion_id, created, model, {"content": ""})).partition(
+        b'"content": ""'
+    )
+
+    def content(text: str) -> bytes:
+        return head + b'"content": ' + json.dumps(text, ensure_ascii=False).encode() + tail
+
     calls_stream = tool_calls.ToolCallStream(tool_names) if tool_names else None
     yield event({"role": "assistant", "content": ""})
     if calls_stream is not None and prefix:
@@ -109,7 +119,7 @@ async def _stream(
         assert isinstance(item, Delta)
         text = calls_stream.feed(item.text) if calls_stream else item.text
         if text:
-            yield event({"content": text})
+            yield content(text)
     if item.reason in ("error", "cancelled"):
         yield sse(schema.error_body(item.error or "generation cancelled", "server_error"))
         yield sse("[DONE]")
@@ -118,7 +128,7 @@ async def _stream(
     if calls_stream is not None:
         rest, calls = calls_stream.finish()
         if rest:
-            yield event({"content": rest})
+            yield content(rest)
         if calls:
             reason = "tool_calls"
             deltas = [{"index": i, **c.to_openai()} for i, c in enumerate(calls)]
@@ -142,22 +152,23 @@ async def _stream(
 async def reasoning(server: Server, request: Request) -> Response:
     """The seed tutorial's /reasoning: prompt + task_type -> generated_text (non-streaming)."""
     arrived = time.monotonic()
-    req = await _parse(request, ReasoningRequest)
-    server.check_ready()
-    prompt = (
-        f"<|system|>{schema.TASK_PROMPTS[req.task_type]}<|end|>"
-        f"<|user|>{req.prompt}<|end|><|assistant|>"
-    )
-    prompt_ids = server.worker.encode(prompt)
-    params = GenerationParams(
-        prompt_ids=prompt_ids,
-        max_new_tokens=server.plan_tokens(len(prompt_ids), req.max_length, "max_length"),
-        temperature=req.temperature,
-    )
-    try:
-        await server.admit(request.receive)
-    except ClientGone:
-        return Response(status_code=CLIENT_CLOSED)
+    with server.arriving():
+        req = await _parse(request, ReasoningRequest)
+        server.check_ready()
+        prompt = (
+            f"<|system|>{schema.TASK_PROMPTS[req.task_type]}<|end|>"
+            f"<|user|>{req.prompt}<|end|><|assistant|>"
+        )
+        prompt_ids = server.worker.encode(prompt)
+        params = GenerationParams(
+            prompt_ids=prompt_ids,
+            max_new_tokens=server.plan_tokens(len(prompt_ids), req.max_length, "max_length"),
+            temperature=req.temperature,
+        )
+        try:
+            await server.admit(request.receive)
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED)
     generation = Generation(server, params, arrived)
     started = time.monotonic()
     text, finish = await generation.run_to_end(request.receive)

@@ -215,7 +215,7 @@ def load_config(env: Mapping[str, str] | None = None) -> ServeConfig:
         max_length - 1,
         " (less than SLM_MAX_LENGTH)",
     )
-    batch_window_ms = r.number("SLM_BATCH_WINDOW_MS", 4.0, 0.0, 1000.0)
+    batch_window_ms = r.number("SLM_BATCH_WINDOW_MS", 10.0, 0.0, 1000.0)
     log_level = (r.text("SLM_LOG_LEVEL", "info") or "info").lower()
     if log_level not in LOG_LEVELS:
         r.problems.append(

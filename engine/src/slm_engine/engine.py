@@ -7,10 +7,14 @@ command queue (submit, cancel, shutdown) and receives results per request in an 
 delivered once per engine step.
 
 On CPU, onnxruntime-genai 0.18 batches statically: requests that are pending when a batch starts
-run together until the last of them finishes, and later arrivals form the next batch. Stop strings
-and per-request seeds need its dynamic (paged-attention, GPU-only) batching, so stop sequences are
-matched here on the decoded text, and the turn is cancelled as soon as one is found. When the
-engine is idle, the first request waits up to SLM_BATCH_WINDOW_MS for others to batch with it.
+run together until the last of them finishes; later arrivals cannot join it. This thread forms
+the batches itself: arrivals are held until the running batch ends, then start together, after
+waiting up to SLM_BATCH_WINDOW_MS for requests already on their way and for as many as were in
+flight during the last batch (the clients of a finished batch resubmit a moment later). Without
+that, a batch that once split stays split under steady load. A lone client never waits. On an
+engine with dynamic batching (paged attention, GPU builds) requests start at once. Stop strings
+and per-request seeds need dynamic batching too, so stop sequences are matched here on the
+decoded text, and the turn is cancelled as soon as one is found.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +39,7 @@ from .tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 log = logging.getLogger(__name__)
 _TOKEN = int(og.EngineEventFlags.TOKEN)
+SWITCH_INTERVAL = 0.0005  # seconds
 _FINISH_REASONS = {
     og.FinishReason.EOS: "stop",
     og.FinishReason.STOP_STRING: "stop",
@@ -102,12 +108,20 @@ class EngineWorker:
         self._model: Any = None
         self._engine: Any = None
         self._markers: dict[int, str] = {}
+        self._held: list[Job] = []  # submitted, waiting for the running static batch to end
+        self._demand = 0  # most requests in flight at once since the last batch started
+        self.arriving = 0  # requests on their way to `submit`; written by the event loop only
+        self.batches = 0  # written by the engine thread only (read by /metrics)
+        self.batched_requests = 0
 
     # ---- event-loop side -------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Begin loading; results are delivered on `loop`."""
         self._loop = loop
+        # After each step the engine thread needs the GIL back from the event loop to hand over
+        # tokens; the default 5 ms switch interval would let it wait most of a decode step.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread.start()
 
     def encode(self, text: str) -> np.ndarray:
@@ -184,40 +198,76 @@ class EngineWorker:
     def _serve(self) -> None:
         buffer = self._engine.create_event_buffer(max(16, 2 * self.config.max_concurrency))
         while True:
-            for kind, job in self._take_commands(wait=not self._engine.has_pending_requests()):
-                if kind == "shutdown":
+            busy = self._engine.has_pending_requests()
+            if not self._apply(self._take_commands(block=not busy and not self._held)):
+                return
+            if self._held and not busy:
+                if not self._gather():
                     return
-                assert job is not None
-                if kind == "submit":
-                    self._begin(job)
-                elif job.request is not None and job.request in self._jobs:
-                    job.request.cancel_turn(job.turn_id)
+                self._start_batch()
             if self._engine.has_pending_requests():
                 self._engine.run(buffer)
                 self._post(self._collect(buffer))
 
-    def _take_commands(self, wait: bool) -> list[tuple[str, Job | None]]:
-        """Pending commands; when idle, block for one and then wait the batch window for more."""
-        commands: list[tuple[str, Job | None]] = []
-        if wait:
-            commands.append(self._commands.get())
-            window = self.config.batch_window_ms / 1000.0
-            deadline = time.monotonic() + window
-            submits = int(commands[0][0] == "submit")
-            while window and submits and submits < self.config.max_concurrency:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    commands.append(self._commands.get(timeout=left))
-                except queue.Empty:
-                    break
-                submits += commands[-1][0] == "submit"
+    def _take_commands(self, block: bool) -> list[tuple[str, Job | None]]:
+        """All pending commands; waits for the first one if `block`."""
+        commands: list[tuple[str, Job | None]] = [self._commands.get()] if block else []
         while True:
             try:
                 commands.append(self._commands.get_nowait())
             except queue.Empty:
                 return commands
+
+    def _apply(self, commands: list[tuple[str, Job | None]]) -> bool:
+        """Carry out commands; False on shutdown."""
+        for kind, job in commands:
+            if kind == "shutdown":
+                return False
+            assert job is not None
+            if kind == "submit":
+                self._held.append(job)
+                self._demand = max(self._demand, len(self._jobs) + len(self._held))
+                if self.config.model.dynamic_batching:
+                    self._start_batch()  # continuous batching: join the running batch now
+            elif job in self._held:
+                self._held.remove(job)
+                self._post([(job, Finish("cancelled", len(job.params.prompt_ids), 0))])
+            elif job.request is not None and job.request in self._jobs:
+                job.request.cancel_turn(job.turn_id)
+        return True
+
+    def _gather(self) -> bool:
+        """Before a static batch starts, wait up to the batch window for requests that are on
+        their way (being parsed or queued for a slot) and for as many as were in flight together
+        last time (clients of a finished batch resubmit a moment later)."""
+        slots = self.config.max_concurrency
+        deadline = time.monotonic() + self.config.batch_window_ms / 1000.0
+        while len(self._held) < min(slots, max(self._demand, len(self._held) + self.arriving)):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                command = self._commands.get(timeout=left)
+            except queue.Empty:
+                break
+            if not self._apply([command]):
+                return False
+        return True
+
+    def _start_batch(self) -> None:
+        batch = self._held[: self.config.max_concurrency]
+        self._held = self._held[self.config.max_concurrency :]
+        for job in batch:
+            self._begin(job)
+        self.batches += 1
+        self.batched_requests += len(batch)
+        self._demand = len(self._jobs) + len(self._held)
+        log.debug(
+            "batch of %d started, %d in flight, %d held",
+            len(batch),
+            len(self._jobs),
+            len(self._held),
+        )
 
     def _begin(self, job: Job) -> None:
         p = job.params
@@ -291,13 +341,7 @@ class EngineWorker:
         """Mark the worker failed and answer every job, now and later, with an error."""
         log.error("%s", message)
         self.error, self.state = message, "failed"
-        self._post(
-            [
-                (j, Finish("error", len(j.params.prompt_ids), j.generated, message))
-                for j in self._jobs.values()
-            ]
-        )
-        self._jobs.clear()
+        self._fail_unfinished(message)
         while True:
             kind, job = self._commands.get()
             if kind == "shutdown":
@@ -305,25 +349,23 @@ class EngineWorker:
             if kind == "submit" and job is not None:
                 self._post([(job, Finish("error", len(job.params.prompt_ids), 0, message))])
 
-    def _teardown(self) -> None:
-        """Fail what is still running and release og objects in their owner thread."""
+    def _fail_unfinished(self, message: str) -> None:
+        """Answer running and held jobs with an error and forget them."""
+        unfinished = [*self._jobs.values(), *self._held]
         self._post(
             [
-                (
-                    j,
-                    Finish(
-                        "error",
-                        len(j.params.prompt_ids),
-                        j.generated,
-                        "the server is shutting down",
-                    ),
-                )
-                for j in self._jobs.values()
+                (j, Finish("error", len(j.params.prompt_ids), j.generated, message))
+                for j in unfinished
             ]
         )
         for request in list(self._jobs):
             request.close()
         self._jobs.clear()
+        self._held.clear()
+
+    def _teardown(self) -> None:
+        """Fail what is still running and release og objects in their owner thread."""
+        self._fail_unfinished("the server is shutting down")
         self._engine = None
         self._model = None
 

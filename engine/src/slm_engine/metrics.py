@@ -53,16 +53,19 @@ class Histogram:
 
 
 class Metrics:
-    """The server's metrics; gauges are read from callables at scrape time."""
+    """The server's metrics. `read_at_scrape` maps a name to (type, help, callable): gauges and
+    counters kept elsewhere (the admission queue, the engine thread) and read when scraped."""
 
-    def __init__(self, model_id: str, gauges: dict[str, tuple[str, Callable[[], float]]]) -> None:
+    def __init__(
+        self, model_id: str, read_at_scrape: dict[str, tuple[str, str, Callable[[], float]]]
+    ) -> None:
         self.model_id = model_id
         self.requests: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.prompt_tokens = 0
         self.generated_tokens = 0
         self.ttft = Histogram()
         self.latency: defaultdict[str, Histogram] = defaultdict(Histogram)
-        self.gauges = gauges
+        self.read_at_scrape = read_at_scrape
 
     def request_done(self, endpoint: str, status: int, seconds: float | None = None) -> None:
         """Count a finished request (any status) and its latency."""
@@ -99,10 +102,10 @@ class Metrics:
         ]
         for endpoint, hist in sorted(self.latency.items()):
             lines += hist.lines(f"{p}request_duration_seconds", (("endpoint", endpoint),))
-        for name, (help_text, read) in self.gauges.items():
+        for name, (kind, help_text, read) in self.read_at_scrape.items():
             lines += [
                 f"# HELP {p}{name} {help_text}",
-                f"# TYPE {p}{name} gauge",
+                f"# TYPE {p}{name} {kind}",
                 f"{p}{name} {_num(read())}",
             ]
         return "\n".join(lines) + "\n"

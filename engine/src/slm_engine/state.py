@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterator
 
 from .admission import Admission, QueueFull
 from .config import ServeConfig
@@ -26,15 +27,32 @@ class Server:
         self.admission = Admission(config.max_concurrency, config.queue_size)
         self.started = int(time.time())
         self.background: set[asyncio.Task[None]] = set()
+        worker, admission = self.worker, self.admission
         self.metrics = Metrics(
             config.model_id,
             {
-                "ready": ("1 once the model is loaded.", lambda: self.worker.state == "ready"),
-                "slots": ("Requests that may generate at once.", lambda: self.admission.slots),
-                "active_requests": ("Requests holding a slot.", lambda: self.admission.active),
-                "queue_depth": ("Requests waiting for a slot.", lambda: self.admission.waiting),
+                "ready": ("gauge", "1 once the model is loaded.", lambda: worker.state == "ready"),
+                "slots": ("gauge", "Requests that may generate at once.", lambda: admission.slots),
+                "active_requests": ("gauge", "Requests holding a slot.", lambda: admission.active),
+                "queue_depth": ("gauge", "Requests waiting for a slot.", lambda: admission.waiting),
+                "batches_total": ("counter", "Engine batches started.", lambda: worker.batches),
+                "batched_requests_total": (
+                    "counter",
+                    "Requests started in engine batches (divide by batches_total: batch size).",
+                    lambda: worker.batched_requests,
+                ),
             },
         )
+
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Count a request as on its way to the engine (parsing, tokenizing, queued for a slot):
+        the engine waits briefly for such requests before it starts a static batch."""
+        self.worker.arriving += 1
+        try:
+            yield
+        finally:
+            self.worker.arriving -= 1
 
     def check_model(self, model: str) -> None:
         """404 unless `model` is the served model id."""
