@@ -296,16 +296,16 @@ def build(req: BuildRequest) -> dict[str, Any]:
         with _locked(req.output):
             _remove_stale(req.output)
             src = sources.resolve(req.source, req.revision, req.cache_dir)
-            source_files = manifest.file_entries(src.path)
+            fingerprint = manifest.fingerprint(manifest.file_entries(src.path))
             source = {
                 "kind": src.kind,
                 "location": src.location,
                 "revision": src.revision,
-                "fingerprint": manifest.fingerprint(source_files),
+                "fingerprint": fingerprint,
             }
             model_id = req.model_id or (src.location if src.kind == "hub" else src.path.name)
             options, builder = _options_record(req), _builder_versions()
-            key = manifest.build_key(model_id, source["fingerprint"], options, builder)
+            key = manifest.build_key(model_id, fingerprint, options, builder)
             if _is_current(req.output, key):
                 status = "unchanged"
             else:

@@ -126,7 +126,8 @@ class EngineWorker:
 
     def encode(self, text: str) -> np.ndarray:
         """Token ids of a prompt (special tokens such as <|user|> are recognised)."""
-        return self.tokenizer.encode(text)
+        ids: np.ndarray = self.tokenizer.encode(text)
+        return ids
 
     def submit(self, params: GenerationParams) -> Job:
         """Queue a generation; read its Delta/Finish items from `job.events`."""

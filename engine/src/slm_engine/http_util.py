@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -34,7 +34,7 @@ class APIError(Exception):
         self.headers = headers or {}
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON response without FastAPI's validation/serialization layer."""
     return Response(
         json.dumps(body, ensure_ascii=False).encode(),
@@ -106,7 +106,7 @@ class EventStreamResponse(StreamingResponse):
                     await send({"type": "http.response.body", "body": event, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 tasks.cancel_scope.cancel()
-        except OSError:
+        except* OSError:
             pass  # the client went away while we were sending
         finally:
             self.on_close()

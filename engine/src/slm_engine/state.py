@@ -7,6 +7,8 @@ import contextlib
 import time
 from collections.abc import Iterator
 
+from starlette.types import Receive
+
 from .admission import Admission, QueueFull
 from .config import ServeConfig
 from .engine import Delta, EngineWorker, Finish, GenerationParams, Job
@@ -94,14 +96,14 @@ class Server:
             code="context_length_exceeded",
         )
 
-    async def admit(self, receive: asyncio.Future | object) -> None:
+    async def admit(self, receive: Receive) -> None:
         """Take a slot (waiting in the queue if needed); 503 when full, ClientGone if it left."""
         admission = self.admission
         if admission.active < admission.slots and not admission.waiting:
             await admission.acquire()
             return
         acquire = asyncio.ensure_future(admission.acquire())
-        gone = asyncio.ensure_future(wait_for_disconnect(receive))  # type: ignore[arg-type]
+        gone = asyncio.ensure_future(wait_for_disconnect(receive))
         await asyncio.wait({acquire, gone}, return_when=asyncio.FIRST_COMPLETED)
         gone.cancel()
         if acquire.done():
@@ -173,10 +175,14 @@ class Generation:
         metrics.generated_tokens += finish.completion_tokens
         self.server.admission.release(time.monotonic() - self.arrived)
 
-    async def run_to_end(self, receive: object) -> tuple[str, Finish]:
+    def _on_disconnect(self, watcher: asyncio.Future[None]) -> None:
+        if not watcher.cancelled():
+            self.cancel()
+
+    async def run_to_end(self, receive: Receive) -> tuple[str, Finish]:
         """Collect all text; a client disconnect cancels the generation."""
-        watcher = asyncio.ensure_future(wait_for_disconnect(receive))  # type: ignore[arg-type]
-        watcher.add_done_callback(lambda t: t.cancelled() or self.cancel())
+        watcher = asyncio.ensure_future(wait_for_disconnect(receive))
+        watcher.add_done_callback(self._on_disconnect)
         parts: list[str] = []
         try:
             while True:
