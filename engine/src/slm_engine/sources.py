@@ -83,6 +83,9 @@ def download(repo_id: str, revision: str | None, cache_dir: Path) -> Source:
             "(set HF_TOKEN in the environment)"
         ) from None
     except Exception as exc:  # network, auth, disk: huggingface_hub raises many types
-        raise BuildFailed(f"downloading {repo_id} from the Hub failed: {exc}") from None
+        raise BuildFailed(
+            f"--source {repo_id!r} is not a local directory, and downloading it from the "
+            f"Hugging Face Hub failed: {exc}"
+        ) from None
     # snapshot_download returns .../snapshots/<commit sha>: the exact revision that was built.
     return Source(snapshot, "hub", repo_id, snapshot.name)
