@@ -9,6 +9,8 @@ import httpx
 import pytest
 from conftest import MODEL_ID, RunningServer, chat
 
+pytestmark = pytest.mark.slow  # real tiny model (built once, cached), real processes
+
 WEATHER = {
     "type": "function",
     "function": {

@@ -17,6 +17,8 @@ import pytest
 from slm_engine import build, manifest, sources
 from slm_engine.errors import BadInput
 
+pytestmark = pytest.mark.slow  # real tiny model (built once, cached), real processes
+
 
 def run_build(
     source: Path | str,

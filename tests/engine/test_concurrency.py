@@ -13,6 +13,8 @@ import httpx
 import pytest
 from conftest import API_KEY, RunningServer, chat, start_server, stop_server
 
+pytestmark = pytest.mark.slow  # real tiny model (built once, cached), real processes
+
 LONG = 3900  # tokens: seconds of work for the tiny model, so a slot stays busy
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

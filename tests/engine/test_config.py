@@ -10,6 +10,8 @@ import pytest
 from conftest import serve_command
 from slm_engine.config import ConfigError, load_config
 
+pytestmark = pytest.mark.slow  # real tiny model (built once, cached), real processes
+
 
 def env_for(model: Path, **values: str) -> dict[str, str]:
     return {"SLM_MODEL_DIR": str(model), **values}

@@ -90,6 +90,7 @@ def test_silent_tokens_have_zero_embeddings(tiny_checkpoint: Path) -> None:
     assert (abs(embed).sum(axis=1) > 0).sum() == embed.shape[0] - len(silent)
 
 
+@pytest.mark.slow
 def test_loads_in_transformers_as_phi3_with_longrope(tiny_checkpoint: Path) -> None:
     """vLLM and the builder read the checkpoint through transformers: it must load there."""
     torch = pytest.importorskip("torch")

@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import API_KEY, RunningServer, chat, free_port, serve_command
 from slm_engine.app import create_app
 from slm_engine.config import load_config
 from slm_engine.manifest import verify
 from slm_engine.state import Server
+
+pytestmark = pytest.mark.slow  # real tiny model (built once, cached), real processes
 
 
 def test_loading_state_answers_503(tiny_model: Path) -> None:
