@@ -45,10 +45,10 @@ import model_cache
 KEY = "bench-key"
 PROMPTS = {  # --prompt: a realistic request (prefill-heavy on 2 cores), or a minimal one
     "long": (
-        "You are a helpful assistant on an edge gateway. Summarise the following maintenance log in "
-        "three short bullet points and say which valve needs attention first. Pump 2 pressure rose "
-        "from 3.1 to 4.7 bar overnight, valve V7 reported two partial closures, and the backup "
-        "generator passed its weekly test."
+        "You are a helpful assistant on an edge gateway. Summarise the following maintenance "
+        "log in three short bullet points and say which valve needs attention first. Pump 2 "
+        "pressure rose from 3.1 to 4.7 bar overnight, valve V7 reported two partial closures, "
+        "and the backup generator passed its weekly test."
     ),
     "short": "Hi",
 }
