@@ -1,0 +1,91 @@
+"""Render an OpenAI chat request in Phi-4-mini's prompt format.
+
+The format follows the `chat_template` of microsoft/Phi-4-mini-instruct (tokenizer_config.json;
+copied verbatim into tests/fixtures/tiny_phi3.py, and the tests check that both render the same):
+every message is ``<|role|>content<|end|>``, tools are a JSON list between ``<|tool|>`` and
+``<|/tool|>`` inside the system turn, and the prompt ends with ``<|assistant|>``. Microsoft's
+model card describes each tool as ``{"name", "description", "parameters"}``. The published
+template has no syntax for an assistant turn that called tools; it is rendered the way the model
+emits calls (see tool_calls.py), as Ollama's phi4-mini template does:
+``<|assistant|>content<|tool_call|>[{"name": ..., "arguments": {...}}]<|/tool_call|><|end|>``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .schema import Message, NamedToolChoice, ToolDef
+from .tool_calls import TOOL_CALL_OPEN
+
+# Used when tools are given without a system message (Microsoft's tool-calling example prompt).
+DEFAULT_TOOL_SYSTEM = "You are a helpful assistant with some tools."
+
+
+def message_text(message: Message) -> str:
+    """The text of a message (content parts joined); '' for an assistant turn with only calls."""
+    if message.content is None:
+        return ""
+    if isinstance(message.content, str):
+        return message.content
+    return "".join(part.text for part in message.content)
+
+
+def tool_specs(tools: list[ToolDef]) -> list[dict[str, Any]]:
+    """Tools as Phi-4-mini expects them: [{"name", "description", "parameters"}]."""
+    specs = []
+    for tool in tools:
+        spec: dict[str, Any] = {"name": tool.function.name}
+        if tool.function.description is not None:
+            spec["description"] = tool.function.description
+        if tool.function.parameters is not None:
+            spec["parameters"] = tool.function.parameters
+        specs.append(spec)
+    return specs
+
+
+def _calls_json(message: Message) -> str:
+    calls = []
+    for call in message.tool_calls or []:
+        try:
+            arguments: Any = json.loads(call.function.arguments)
+        except ValueError:
+            arguments = call.function.arguments
+        calls.append({"name": call.function.name, "arguments": arguments})
+    return json.dumps(calls, ensure_ascii=False)
+
+
+def generation_prefix(tool_choice: str | NamedToolChoice | None, has_tools: bool) -> str:
+    """Text the assistant turn starts with, forcing a call for tool_choice required/named."""
+    if not has_tools or tool_choice in (None, "auto", "none"):
+        return ""
+    if isinstance(tool_choice, NamedToolChoice):
+        name = json.dumps(tool_choice.function.name)
+        return f'{TOOL_CALL_OPEN}[{{"name": {name}, "arguments": '
+    return TOOL_CALL_OPEN
+
+
+def render(messages: list[Message], tools: list[ToolDef] | None, prefix: str = "") -> str:
+    """The prompt for `messages`, with `tools` in the first system turn, ending in the generation
+    prompt ``<|assistant|>`` followed by `prefix`."""
+    parts: list[str] = []
+    tools_json = json.dumps(tool_specs(tools), ensure_ascii=False) if tools else None
+    if tools_json is not None and not any(m.role in ("system", "developer") for m in messages):
+        parts.append(f"<|system|>{DEFAULT_TOOL_SYSTEM}<|tool|>{tools_json}<|/tool|><|end|>")
+        tools_json = None
+    for message in messages:
+        text = message_text(message)
+        if message.role in ("system", "developer"):
+            if tools_json is not None:
+                parts.append(f"<|system|>{text}<|tool|>{tools_json}<|/tool|><|end|>")
+                tools_json = None
+            else:
+                parts.append(f"<|system|>{text}<|end|>")
+        elif message.role == "assistant" and message.tool_calls:
+            parts.append(
+                f"<|assistant|>{text}{TOOL_CALL_OPEN}{_calls_json(message)}<|/tool_call|><|end|>"
+            )
+        else:
+            parts.append(f"<|{message.role}|>{text}<|end|>")
+    parts.append("<|assistant|>" + prefix)
+    return "".join(parts)

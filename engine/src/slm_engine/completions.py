@@ -1,0 +1,188 @@
+"""POST /v1/chat/completions (plain and streamed) and the seed-compatible POST /reasoning."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import schema, tool_calls
+from .chat_template import generation_prefix, render
+from .engine import Delta, Finish, GenerationParams
+from .http_util import APIError, EventStreamResponse, json_response, read_body, sse
+from .schema import ChatCompletionRequest, ReasoningRequest
+from .state import ClientGone, Generation, Server
+
+_Model = TypeVar("_Model", bound=BaseModel)
+CLIENT_CLOSED = 499  # nginx's "client closed request", for the metrics of abandoned requests
+
+
+async def _parse(request: Request, model: type[_Model]) -> _Model:
+    body = await read_body(request)
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        err = schema.validation_error_body(exc)["error"]
+        raise APIError(400, err["message"], param=err["param"], code=err["code"]) from None
+
+
+def _raise_for(finish: Finish) -> None:
+    if finish.reason == "error":
+        raise APIError(500, finish.error or "generation failed", "server_error")
+
+
+async def chat_completions(server: Server, request: Request) -> Response:
+    """OpenAI chat completion."""
+    arrived = time.monotonic()
+    with server.arriving():
+        req = await _parse(request, ChatCompletionRequest)
+        server.check_model(req.model)
+        server.check_ready()
+        uses_tools = req.uses_tools()
+        prefix = generation_prefix(req.tool_choice, uses_tools)
+        prompt = render(req.messages, req.tools if uses_tools else None, prefix)
+        prompt_ids = server.worker.encode(prompt)
+        param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
+        params = GenerationParams(
+            prompt_ids=prompt_ids,
+            max_new_tokens=server.plan_tokens(len(prompt_ids), req.requested_max_tokens(), param),
+            temperature=1.0 if req.temperature is None else req.temperature,
+            top_p=1.0 if req.top_p is None else req.top_p,
+            seed=req.seed,
+            stop=tuple(req.stop_list()),
+        )
+        try:
+            await server.admit(request.receive)
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED)
+    generation = Generation(server, params, arrived)
+    completion_id = "chatcmpl-" + secrets.token_hex(12)
+    tool_names = {t.function.name for t in req.tools or []} if uses_tools else set()
+    if req.stream:
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        events = _stream(
+            generation, completion_id, server.config.model_id, prefix, tool_names, include_usage
+        )
+        return EventStreamResponse(events, on_close=generation.abandon)
+    text, finish = await generation.run_to_end(request.receive)
+    if finish.reason == "cancelled":
+        return Response(status_code=CLIENT_CLOSED)
+    _raise_for(finish)
+    content, calls = tool_calls.parse(prefix + text, tool_names) if uses_tools else (text, [])
+    message: dict[str, object] = {"role": "assistant", "content": content}
+    if calls:
+        message["tool_calls"] = [c.to_openai() for c in calls]
+    body = schema.completion(
+        completion_id,
+        server.config.model_id,
+        message,
+        "tool_calls" if calls else finish.reason,
+        finish.prompt_tokens,
+        finish.completion_tokens,
+    )
+    return json_response(200, body)
+
+
+async def _stream(
+    generation: Generation,
+    completion_id: str,
+    model: str,
+    prefix: str,
+    tool_names: set[str],
+    include_usage: bool,
+) -> AsyncIterator[bytes]:
+    """Server-sent events: role, content deltas, tool calls, finish reason, usage, [DONE]."""
+    created = int(time.time())
+
+    def event(delta: dict[str, object], reason: str | None = None) -> bytes:
+        return sse(schema.chunk(completion_id, created, model, delta, reason))
+
+    # Content events are most of the stream: encode only the text, around a fixed frame.
+    head, _, tail = sse(schema.chunk(completion_id, created, model, {"content": ""})).partition(
+        b'"content": ""'
+    )
+
+    def content(text: str) -> bytes:
+        return head + b'"content": ' + json.dumps(text, ensure_ascii=False).encode() + tail
+
+    calls_stream = tool_calls.ToolCallStream(tool_names) if tool_names else None
+    yield event({"role": "assistant", "content": ""})
+    if calls_stream is not None and prefix:
+        calls_stream.feed(prefix)  # a forced call: the prefix opens it, nothing to stream yet
+    while not isinstance(item := await generation.next(), Finish):
+        assert isinstance(item, Delta)
+        text = calls_stream.feed(item.text) if calls_stream else item.text
+        if text:
+            yield content(text)
+    if item.reason in ("error", "cancelled"):
+        yield sse(schema.error_body(item.error or "generation cancelled", "server_error"))
+        yield sse("[DONE]")
+        return
+    reason = item.reason
+    if calls_stream is not None:
+        rest, calls = calls_stream.finish()
+        if rest:
+            yield content(rest)
+        if calls:
+            reason = "tool_calls"
+            deltas = [{"index": i, **c.to_openai()} for i, c in enumerate(calls)]
+            yield event({"tool_calls": deltas})
+    yield event({}, reason)
+    if include_usage:
+        usage = schema.usage(item.prompt_tokens, item.completion_tokens)
+        yield sse(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
+        )
+    yield sse("[DONE]")
+
+
+async def reasoning(server: Server, request: Request) -> Response:
+    """The seed tutorial's /reasoning: prompt + task_type -> generated_text (non-streaming)."""
+    arrived = time.monotonic()
+    with server.arriving():
+        req = await _parse(request, ReasoningRequest)
+        server.check_ready()
+        prompt = (
+            f"<|system|>{schema.TASK_PROMPTS[req.task_type]}<|end|>"
+            f"<|user|>{req.prompt}<|end|><|assistant|>"
+        )
+        prompt_ids = server.worker.encode(prompt)
+        params = GenerationParams(
+            prompt_ids=prompt_ids,
+            max_new_tokens=server.plan_tokens(len(prompt_ids), req.max_length, "max_length"),
+            temperature=req.temperature,
+        )
+        try:
+            await server.admit(request.receive)
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED)
+    generation = Generation(server, params, arrived)
+    started = time.monotonic()
+    text, finish = await generation.run_to_end(request.receive)
+    if finish.reason == "cancelled":
+        return Response(status_code=CLIENT_CLOSED)
+    _raise_for(finish)
+    return json_response(
+        200,
+        {
+            "generated_text": text,
+            "task_type": req.task_type,
+            "inference_time": round(time.monotonic() - started, 4),
+            "model": server.config.model_id,
+            "finish_reason": finish.reason,
+            "usage": schema.usage(finish.prompt_tokens, finish.completion_tokens),
+        },
+    )

@@ -1,0 +1,376 @@
+"""Generation: one thread owns onnxruntime-genai's og.Engine and batches every request through it.
+
+og.Engine must be driven from the thread that created it, and `Engine.run` releases the GIL
+while the model computes, so the HTTP event loop stays responsive during a step (the older
+og.Generator API holds the GIL for a whole token). The event loop talks to this thread through a
+command queue (submit, cancel, shutdown) and receives results per request in an asyncio.Queue,
+delivered once per engine step.
+
+On CPU, onnxruntime-genai 0.18 batches statically: requests that are pending when a batch starts
+run together until the last of them finishes; later arrivals cannot join it. This thread forms
+the batches itself: arrivals are held until the running batch ends, then start together, after
+waiting up to SLM_BATCH_WINDOW_MS for requests already on their way and for as many as were in
+flight during the last batch (the clients of a finished batch resubmit a moment later). Without
+that, a batch that once split stays split under steady load. A lone client never waits. On an
+engine with dynamic batching (paged attention, GPU builds) requests start at once. Stop strings
+and per-request seeds need dynamic batching too, so stop sequences are matched here on the
+decoded text, and the turn is cancelled as soon as one is found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import onnxruntime_genai as og
+
+from .config import ServeConfig
+from .stop import StopMatcher
+from .tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+
+log = logging.getLogger(__name__)
+_TOKEN = int(og.EngineEventFlags.TOKEN)
+SWITCH_INTERVAL = 0.0005  # seconds
+_FINISH_REASONS = {
+    og.FinishReason.EOS: "stop",
+    og.FinishReason.STOP_STRING: "stop",
+    og.FinishReason.MAX_GENERATED_TOKENS: "length",
+    og.FinishReason.MAX_SESSION_TOKENS: "length",
+    og.FinishReason.FAILED: "error",
+}
+
+
+class Delta(NamedTuple):
+    """Newly generated text (stop sequences already removed)."""
+
+    text: str
+
+
+class Finish(NamedTuple):
+    """End of a generation. reason: stop | length | cancelled | error."""
+
+    reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """What to generate. temperature 0 means greedy decoding."""
+
+    prompt_ids: np.ndarray
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(eq=False)
+class Job:
+    """One generation. `events` is read on the event loop; the rest belongs to the engine thread."""
+
+    params: GenerationParams
+    events: asyncio.Queue[Delta | Finish] = field(default_factory=asyncio.Queue)
+    request: Any = None
+    turn_id: int = 0
+    stream: Any = None
+    stop: StopMatcher = field(init=False)
+    generated: int = 0
+    stopped: bool = False
+
+    def __post_init__(self) -> None:
+        self.stop = StopMatcher(self.params.stop)
+
+
+class EngineWorker:
+    """Loads the model in a background thread, then serves Jobs until `close`."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.state = "loading"  # loading | ready | failed
+        self.error: str | None = None
+        self.tokenizer: Any = None
+        self._commands: queue.SimpleQueue[tuple[str, Job | None]] = queue.SimpleQueue()
+        self._jobs: dict[Any, Job] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._main, name="og-engine", daemon=True)
+        self._model: Any = None
+        self._engine: Any = None
+        self._markers: dict[int, str] = {}
+        self._held: list[Job] = []  # submitted, waiting for the running static batch to end
+        self._demand = 0  # most requests in flight at once since the last batch started
+        self.arriving = 0  # requests on their way to `submit`; written by the event loop only
+        self.batches = 0  # written by the engine thread only (read by /metrics)
+        self.batched_requests = 0
+
+    # ---- event-loop side -------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Begin loading; results are delivered on `loop`."""
+        self._loop = loop
+        # After each step the engine thread needs the GIL back from the event loop to hand over
+        # tokens; the default 5 ms switch interval would let it wait most of a decode step.
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        self._thread.start()
+
+    def encode(self, text: str) -> np.ndarray:
+        """Token ids of a prompt (special tokens such as <|user|> are recognised)."""
+        ids: np.ndarray = self.tokenizer.encode(text)
+        return ids
+
+    def submit(self, params: GenerationParams) -> Job:
+        """Queue a generation; read its Delta/Finish items from `job.events`."""
+        job = Job(params)
+        self._commands.put(("submit", job))
+        return job
+
+    def cancel(self, job: Job) -> None:
+        """Stop a job early (client gone); its Finish has reason 'cancelled'."""
+        self._commands.put(("cancel", job))
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the engine thread, failing unfinished jobs."""
+        if self._thread.is_alive():
+            self._commands.put(("shutdown", None))
+            self._thread.join(timeout)
+
+    # ---- engine thread ---------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            self._load()
+        except Exception as exc:
+            self._fail(f"loading the model from {self.config.model_dir} failed: {exc}")
+            return
+        self.state = "ready"
+        log.info("model %s ready", self.config.model_id)
+        try:
+            self._serve()
+        except Exception as exc:
+            log.exception("engine loop failed")
+            self._fail(f"the engine stopped: {exc}")
+        finally:
+            self._teardown()
+
+    def _overlay(self) -> dict[str, Any]:
+        cfg = self.config
+        batching = "dynamic_batching" if cfg.model.dynamic_batching else "static_batching"
+        return {
+            "model": {"decoder": {"session_options": {"intra_op_num_threads": cfg.threads}}},
+            "search": {"max_length": cfg.max_length, "num_beams": 1, "min_length": 0},
+            "engine": {batching: {"max_batch_size": cfg.max_concurrency}},
+        }
+
+    def _load(self) -> None:
+        started = time.monotonic()
+        og_config = og.Config(str(self.config.model_dir))
+        og_config.overlay(json.dumps(self._overlay()))  # in memory: the model dir stays read-only
+        self._model = og.Model(og_config)
+        self.tokenizer = og.Tokenizer(self._model)
+        self._engine = og.Engine(self._model)
+        for token_id, text in (
+            (self.tokenizer.bot_token_id, TOOL_CALL_OPEN),
+            (self.tokenizer.eot_token_id, TOOL_CALL_CLOSE),
+        ):
+            if token_id is not None and token_id >= 0:
+                self._markers[int(token_id)] = text  # special tokens decode to '' otherwise
+        log.info(
+            "loaded %s in %.1fs: %d threads, %d slots, max_length %d, KV cache up to %.0f MiB",
+            self.config.model_dir,
+            time.monotonic() - started,
+            self.config.threads,
+            self.config.max_concurrency,
+            self.config.max_length,
+            self.config.model.kv_cache_bytes(self.config.max_concurrency, self.config.max_length)
+            / 2**20,
+        )
+
+    def _serve(self) -> None:
+        buffer = self._engine.create_event_buffer(max(16, 2 * self.config.max_concurrency))
+        while True:
+            busy = self._engine.has_pending_requests()
+            if not self._apply(self._take_commands(block=not busy and not self._held)):
+                return
+            if self._held and not busy:
+                if not self._gather():
+                    return
+                self._start_batch()
+            if self._engine.has_pending_requests():
+                self._engine.run(buffer)
+                self._post(self._collect(buffer))
+
+    def _take_commands(self, block: bool) -> list[tuple[str, Job | None]]:
+        """All pending commands; waits for the first one if `block`."""
+        commands: list[tuple[str, Job | None]] = [self._commands.get()] if block else []
+        while True:
+            try:
+                commands.append(self._commands.get_nowait())
+            except queue.Empty:
+                return commands
+
+    def _apply(self, commands: list[tuple[str, Job | None]]) -> bool:
+        """Carry out commands; False on shutdown."""
+        for kind, job in commands:
+            if kind == "shutdown":
+                return False
+            assert job is not None
+            if kind == "submit":
+                self._held.append(job)
+                self._demand = max(self._demand, len(self._jobs) + len(self._held))
+                if self.config.model.dynamic_batching:
+                    self._start_batch()  # continuous batching: join the running batch now
+            elif job in self._held:
+                self._held.remove(job)
+                self._post([(job, Finish("cancelled", len(job.params.prompt_ids), 0))])
+            elif job.request is not None and job.request in self._jobs:
+                job.request.cancel_turn(job.turn_id)
+        return True
+
+    def _gather(self) -> bool:
+        """Before a static batch starts, wait up to the batch window for requests that are on
+        their way (being parsed or queued for a slot) and for as many as were in flight together
+        last time (clients of a finished batch resubmit a moment later)."""
+        slots = self.config.max_concurrency
+        deadline = time.monotonic() + self.config.batch_window_ms / 1000.0
+        while len(self._held) < min(slots, max(self._demand, len(self._held) + self.arriving)):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                command = self._commands.get(timeout=left)
+            except queue.Empty:
+                break
+            if not self._apply([command]):
+                return False
+        return True
+
+    def _start_batch(self) -> None:
+        batch = self._held[: self.config.max_concurrency]
+        self._held = self._held[self.config.max_concurrency :]
+        for job in batch:
+            self._begin(job)
+        self.batches += 1
+        self.batched_requests += len(batch)
+        self._demand = len(self._jobs) + len(self._held)
+        log.debug(
+            "batch of %d started, %d in flight, %d held",
+            len(batch),
+            len(self._jobs),
+            len(self._held),
+        )
+
+    def _begin(self, job: Job) -> None:
+        p = job.params
+        request = None
+        try:
+            options = og.RequestOptions()
+            options.set_max_session_tokens(len(p.prompt_ids) + p.max_new_tokens)
+            request = self._engine.create_request(options=options)
+            turn = og.TurnOptions(request)
+            turn.set_max_generated_tokens(p.max_new_tokens)
+            if p.temperature == 0:
+                turn.set_do_sample(False)
+            else:
+                turn.set_do_sample(True)
+                turn.set_temperature(p.temperature)
+                turn.set_top_p(p.top_p)
+                turn.set_top_k(0)
+                if p.seed is not None and self.config.model.dynamic_batching:
+                    turn.set_seed(p.seed)
+            job.turn_id = request.begin_turn(np.asarray(p.prompt_ids, dtype=np.int32), turn)
+        except Exception as exc:
+            log.warning("could not start a generation: %s", exc)
+            if request is not None:
+                request.close()
+            self._post([(job, Finish("error", len(p.prompt_ids), 0, str(exc)))])
+            return
+        job.request = request
+        job.stream = self.tokenizer.create_stream()
+        self._jobs[request] = job
+
+    def _collect(self, buffer: Any) -> list[tuple[Job, Delta | Finish]]:
+        out: list[tuple[Job, Delta | Finish]] = []
+        for i in range(len(buffer)):
+            event = buffer[i]
+            job = self._jobs.get(event.request)
+            if job is None:
+                continue
+            if int(event.flags) & _TOKEN and event.token is not None and not job.stopped:
+                job.generated += 1
+                token = int(event.token)
+                piece = self._markers.get(token) or job.stream.decode(token)
+                text = job.stop.feed(piece) if piece else ""
+                if text:
+                    out.append((job, Delta(text)))
+                if job.stop.matched:
+                    job.stopped = True
+                    job.request.cancel_turn(job.turn_id)
+            if event.finish_reason != og.FinishReason.NONE:
+                out.extend(self._finish(job, event))
+        return out
+
+    def _finish(self, job: Job, event: Any) -> list[tuple[Job, Delta | Finish]]:
+        reason = "stop" if job.stopped else _FINISH_REASONS.get(event.finish_reason, "cancelled")
+        error = f"generation failed ({event.error_code})" if reason == "error" else None
+        items: list[tuple[Job, Delta | Finish]] = []
+        tail = "" if job.stopped else job.stop.flush()
+        if tail:
+            items.append((job, Delta(tail)))
+        items.append((job, Finish(reason, len(job.params.prompt_ids), job.generated, error)))
+        del self._jobs[job.request]
+        job.request.close()
+        return items
+
+    def _post(self, items: list[tuple[Job, Delta | Finish]]) -> None:
+        if items and self._loop is not None:
+            # RuntimeError: the event loop is closed, nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(_deliver, items)
+
+    def _fail(self, message: str) -> None:
+        """Mark the worker failed and answer every job, now and later, with an error."""
+        log.error("%s", message)
+        self.error, self.state = message, "failed"
+        self._fail_unfinished(message)
+        while True:
+            kind, job = self._commands.get()
+            if kind == "shutdown":
+                return
+            if kind == "submit" and job is not None:
+                self._post([(job, Finish("error", len(job.params.prompt_ids), 0, message))])
+
+    def _fail_unfinished(self, message: str) -> None:
+        """Answer running and held jobs with an error and forget them."""
+        unfinished = [*self._jobs.values(), *self._held]
+        self._post(
+            [
+                (j, Finish("error", len(j.params.prompt_ids), j.generated, message))
+                for j in unfinished
+            ]
+        )
+        for request in list(self._jobs):
+            request.close()
+        self._jobs.clear()
+        self._held.clear()
+
+    def _teardown(self) -> None:
+        """Fail what is still running and release og objects in their owner thread."""
+        self._fail_unfinished("the server is shutting down")
+        self._engine = None
+        self._model = None
+
+
+def _deliver(items: list[tuple[Job, Delta | Finish]]) -> None:
+    for job, item in items:
+        job.events.put_nowait(item)

@@ -1,0 +1,113 @@
+"""HTTP plumbing: OpenAI-style errors, bounded body reading, disconnect watching, SSE responses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from .schema import error_body
+
+MAX_BODY_BYTES = 4 * 2**20
+
+
+class APIError(Exception):
+    """An error answered with an OpenAI error body."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = error_body(message, type_, param, code)
+        self.headers = headers or {}
+
+
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON response without FastAPI's validation/serialization layer."""
+    return Response(
+        json.dumps(body, ensure_ascii=False).encode(),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refusing more than MAX_BODY_BYTES with 413."""
+    too_large = APIError(
+        413, f"The request body is larger than {MAX_BODY_BYTES} bytes", code="payload_too_large"
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def wait_for_disconnect(receive: Receive) -> None:
+    """Return when the client closes the connection (call after the body has been read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def sse(data: Any) -> bytes:
+    """One server-sent event carrying JSON (or the literal [DONE])."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {text}\n\n".encode()
+
+
+class EventStreamResponse(StreamingResponse):
+    """text/event-stream that notices a client going away even while no event is being sent.
+
+    The body iterator runs while the connection is watched; when the client disconnects the
+    stream is cancelled, and `on_close` always runs (it cancels the generation and frees the
+    slot). Starlette's StreamingResponse only notices a disconnect when a send fails.
+    """
+
+    def __init__(self, events: AsyncIterator[bytes], on_close: Callable[[], None]) -> None:
+        super().__init__(
+            events,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.events = events
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as tasks:
+
+                async def watch() -> None:
+                    await wait_for_disconnect(receive)
+                    tasks.cancel_scope.cancel()
+
+                tasks.start_soon(watch)
+                await send(
+                    {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+                )
+                async for event in self.events:
+                    await send({"type": "http.response.body", "body": event, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                tasks.cancel_scope.cancel()
+        except* OSError:
+            pass  # the client went away while we were sending
+        finally:
+            self.on_close()
+            await self.events.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,195 @@
+"""The server's shared state and the per-request generation lifecycle (slot, metrics, cancel)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+
+from starlette.types import Receive
+
+from .admission import Admission, QueueFull
+from .config import ServeConfig
+from .engine import Delta, EngineWorker, Finish, GenerationParams, Job
+from .http_util import APIError, wait_for_disconnect
+from .metrics import Metrics
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request could start."""
+
+
+class Server:
+    """Everything a request handler needs: config, engine, admission and metrics."""
+
+    def __init__(self, config: ServeConfig, worker: EngineWorker | None = None) -> None:
+        self.config = config
+        self.worker = worker or EngineWorker(config)
+        self.admission = Admission(config.max_concurrency, config.queue_size)
+        self.started = int(time.time())
+        self.background: set[asyncio.Task[None]] = set()
+        worker, admission = self.worker, self.admission
+        self.metrics = Metrics(
+            config.model_id,
+            {
+                "ready": ("gauge", "1 once the model is loaded.", lambda: worker.state == "ready"),
+                "slots": ("gauge", "Requests that may generate at once.", lambda: admission.slots),
+                "active_requests": ("gauge", "Requests holding a slot.", lambda: admission.active),
+                "queue_depth": ("gauge", "Requests waiting for a slot.", lambda: admission.waiting),
+                "batches_total": ("counter", "Engine batches started.", lambda: worker.batches),
+                "batched_requests_total": (
+                    "counter",
+                    "Requests started in engine batches (divide by batches_total: batch size).",
+                    lambda: worker.batched_requests,
+                ),
+            },
+        )
+
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Count a request as on its way to the engine (parsing, tokenizing, queued for a slot):
+        the engine waits briefly for such requests before it starts a static batch."""
+        self.worker.arriving += 1
+        try:
+            yield
+        finally:
+            self.worker.arriving -= 1
+
+    def check_model(self, model: str) -> None:
+        """404 unless `model` is the served model id."""
+        if model != self.config.model_id:
+            raise APIError(
+                404,
+                f"The model {model!r} does not exist; this server serves {self.config.model_id!r}",
+                param="model",
+                code="model_not_found",
+            )
+
+    def check_ready(self) -> None:
+        """503 while the model loads or after the engine failed."""
+        if self.worker.state != "ready":
+            message = (
+                "The model is still loading"
+                if self.worker.state == "loading"
+                else f"The engine is not available: {self.worker.error}"
+            )
+            raise APIError(
+                503, message, "server_error", code="model_not_ready", headers={"Retry-After": "5"}
+            )
+
+    def plan_tokens(self, prompt_tokens: int, requested: int | None, param: str) -> int:
+        """New-token budget for a prompt, or 400 when it does not fit in SLM_MAX_LENGTH."""
+        limit = self.config.max_length
+        room = limit - prompt_tokens
+        if requested is None and room >= 1:
+            return min(self.config.default_max_tokens, room)
+        if requested is not None and requested <= room:
+            return requested
+        asked = f", {requested} in the completion" if requested is not None else ""
+        raise APIError(
+            400,
+            f"This model's maximum context length is {limit} tokens. However, you requested "
+            f"{prompt_tokens + (requested or 1)} tokens ({prompt_tokens} in the messages{asked}). "
+            "Please reduce the length of the messages or completion.",
+            param=param,
+            code="context_length_exceeded",
+        )
+
+    async def admit(self, receive: Receive) -> None:
+        """Take a slot (waiting in the queue if needed); 503 when full, ClientGone if it left."""
+        admission = self.admission
+        if admission.active < admission.slots and not admission.waiting:
+            await admission.acquire()
+            return
+        acquire = asyncio.ensure_future(admission.acquire())
+        gone = asyncio.ensure_future(wait_for_disconnect(receive))
+        await asyncio.wait({acquire, gone}, return_when=asyncio.FIRST_COMPLETED)
+        gone.cancel()
+        if acquire.done():
+            if isinstance(acquire.exception(), QueueFull):
+                raise APIError(
+                    503,
+                    f"The server is busy: {admission.slots} requests are generating and "
+                    f"{admission.waiting} are waiting. Retry later.",
+                    "server_error",
+                    code="server_overloaded",
+                    headers={"Retry-After": str(admission.retry_after())},
+                )
+            return
+        acquire.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await acquire
+        raise ClientGone
+
+
+class Generation:
+    """A submitted generation that holds a slot until the engine reports its end."""
+
+    def __init__(self, server: Server, params: GenerationParams, arrived: float) -> None:
+        self.server = server
+        self.arrived = arrived
+        self.job: Job = server.worker.submit(params)
+        self.finish: Finish | None = None
+        self._abandoned = False
+        self._cancelled = False
+        self._first_token = False
+
+    async def next(self) -> Delta | Finish:
+        """The next Delta, or the Finish (after which the slot is free)."""
+        item = await self.job.events.get()
+        if isinstance(item, Delta):
+            if not self._first_token:
+                self._first_token = True
+                self.server.metrics.ttft.observe(time.monotonic() - self.arrived)
+        else:
+            self._complete(item)
+        return item
+
+    def cancel(self) -> None:
+        """Ask the engine to stop this generation; its Finish still arrives through `next`."""
+        if self.finish is None and not self._cancelled:
+            self._cancelled = True
+            self.server.worker.cancel(self.job)
+
+    def abandon(self) -> None:
+        """Cancel and stop reading (client gone): the slot is freed when the engine confirms."""
+        if self.finish is not None or self._abandoned:
+            return
+        self._abandoned = True
+        self.cancel()
+        task = asyncio.get_running_loop().create_task(self._drain())
+        self.server.background.add(task)
+        task.add_done_callback(self.server.background.discard)
+
+    async def _drain(self) -> None:
+        while self.finish is None:
+            item = await self.job.events.get()
+            if isinstance(item, Finish):
+                self._complete(item)
+
+    def _complete(self, finish: Finish) -> None:
+        self.finish = finish
+        metrics = self.server.metrics
+        metrics.prompt_tokens += finish.prompt_tokens
+        metrics.generated_tokens += finish.completion_tokens
+        self.server.admission.release(time.monotonic() - self.arrived)
+
+    def _on_disconnect(self, watcher: asyncio.Future[None]) -> None:
+        if not watcher.cancelled():
+            self.cancel()
+
+    async def run_to_end(self, receive: Receive) -> tuple[str, Finish]:
+        """Collect all text; a client disconnect cancels the generation."""
+        watcher = asyncio.ensure_future(wait_for_disconnect(receive))
+        watcher.add_done_callback(self._on_disconnect)
+        parts: list[str] = []
+        try:
+            while True:
+                item = await self.next()
+                if isinstance(item, Finish):
+                    return "".join(parts), item
+                parts.append(item.text)
+        finally:
+            watcher.cancel()
+            self.abandon()

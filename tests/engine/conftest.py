@@ -1,0 +1,123 @@
+"""Shared fixtures for the engine tests: the real tiny model and real server processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+import model_cache
+
+API_KEY = "test-key-0123456789"
+MODEL_ID = "tiny-phi3"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint() -> Path:
+    """The generated tiny Hugging Face checkpoint (cached under .cache/)."""
+    return model_cache.checkpoint("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    """The tiny checkpoint converted to int4 by `slm-engine build` (cached under .cache/)."""
+    return model_cache.built_model("tiny")[0]
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_command() -> list[str]:
+    """argv of `slm-engine serve` with this interpreter."""
+    return [sys.executable, "-m", "slm_engine", "serve"]
+
+
+@dataclass
+class RunningServer:
+    """A `slm-engine serve` subprocess."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def client(self, key: str | None = API_KEY, timeout: float = 60.0) -> httpx.Client:
+        """An httpx client for this server, authenticated by default."""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+
+def start_server(model_dir: Path, log: Path, **env: str) -> RunningServer:
+    """Start a server on a free port and wait until /health is 200."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "SLM_MODEL_DIR": str(model_dir),
+        "SLM_MODEL_ID": MODEL_ID,
+        "SLM_HOST": "127.0.0.1",
+        "SLM_PORT": str(port),
+        "SLM_API_KEY": API_KEY,
+        "SLM_THREADS": "2",
+        "SLM_LOG_LEVEL": "warning",
+        **env,
+    }
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(serve_command(), env=full_env, stdout=fh, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return RunningServer(url, proc, log)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server not healthy within 60 s:\n{log.read_text()}")
+
+
+def stop_server(server: RunningServer) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The main test server: 4 slots, queue 32, API key required."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    running = start_server(tiny_model, log, SLM_MAX_CONCURRENCY="4", SLM_QUEUE_SIZE="32")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def client(server: RunningServer) -> Iterator[httpx.Client]:
+    """Authenticated client of the main server."""
+    with server.client() as c:
+        yield c
+
+
+def chat(messages: str | list[dict[str, object]] = "Hello", **fields: object) -> dict[str, object]:
+    """A chat completion request body for the tiny model (greedy unless told otherwise)."""
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    return {"model": MODEL_ID, "messages": messages, "temperature": 0, **fields}
