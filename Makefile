@@ -8,15 +8,15 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SITE ?= lab
 
-.PHONY: help venv collections docker images lab-up lab-down demo lint test clean
+.PHONY: help venv collections docker images lab-model lab-up lab-down demo lint test clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-venv: $(VENV)/.installed ## Create the virtualenv with the pinned toolchain.
-$(VENV)/.installed: requirements.txt
+venv: $(VENV)/.installed ## Create the virtualenv with the pinned toolchain and the engine's build/test set.
+$(VENV)/.installed: requirements.txt requirements-engine.txt engine/pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet -r requirements.txt -r requirements-engine.txt
 	@touch $@
 
 collections: venv ## Install community.docker, ansible.posix, community.general (no Galaxy needed).
@@ -28,6 +28,11 @@ docker: ## Make sure a Docker engine with the Compose v2 plugin is running (inst
 images: docker ## Build the base and edge-host images locally (no registry needed).
 	@images/build.sh
 
+LAB_MODEL := .cache/lab/tiny-phi3-hf
+lab-model: $(LAB_MODEL)/config.json ## Generate the lab's tiny random-weight Phi-3 checkpoint.
+$(LAB_MODEL)/config.json: tests/fixtures/tiny_phi3.py | venv
+	$(VENV)/bin/python tests/fixtures/tiny_phi3.py --size tiny --out $(LAB_MODEL)
+
 lab-up: collections images ## Create the lab site's hosts (systemd containers reached over SSH).
 	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
 	ansible-playbook lab/lab.yml -i inventories/lab -e lab_state=present
@@ -35,13 +40,14 @@ lab-up: collections images ## Create the lab site's hosts (systemd containers re
 lab-down: collections ## Remove the lab site's hosts and their volumes.
 	ansible-playbook lab/lab.yml -i inventories/lab -e lab_state=absent
 
-demo: docker lab-up ## Run site.yml against the lab site (the main job, on one machine).
+demo: docker lab-up lab-model ## Run site.yml against the lab site (the main job, on one machine).
 	ansible-playbook site.yml -i inventories/lab
+	ansible-playbook playbooks/ask.yml -i inventories/lab
 
 lint: collections ## yamllint, ansible-lint (production profile), syntax check of every playbook.
 	@scripts/test.sh lint
 
-test: docker collections images ## Lint, unit and integration tests, every molecule scenario.
+test: docker collections images lab-model ## Lint, unit and integration tests, every molecule scenario.
 	@scripts/ensure-test-tools.sh
 	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
 	@scripts/test.sh

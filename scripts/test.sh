@@ -54,6 +54,7 @@ stage syntax-check syntax_check
 [ "$only" = lint ] && finish 0
 
 stage pytest-unit pytest -q tests/unit
+stage pytest-engine pytest -q tests/engine
 stage pytest-integration pytest -q tests/integration
 for scenario in molecule/*/molecule.yml; do
   name=$(basename "$(dirname "$scenario")")
