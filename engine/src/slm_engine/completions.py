@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from . import schema, tool_calls
 from .chat_template import generation_prefix, render
-from .engine import Delta, Finish, GenerationParams
+from .engine import Finish, GenerationParams
 from .http_util import APIError, EventStreamResponse, json_response, read_body, sse
 from .schema import ChatCompletionRequest, ReasoningRequest
 from .state import ClientGone, Generation, Server
@@ -115,16 +115,18 @@ async def _stream(
     yield event({"role": "assistant", "content": ""})
     if calls_stream is not None and prefix:
         calls_stream.feed(prefix)  # a forced call: the prefix opens it, nothing to stream yet
-    while not isinstance(item := await generation.next(), Finish):
-        assert isinstance(item, Delta)
-        text = calls_stream.feed(item.text) if calls_stream else item.text
+    while True:
+        text, finish = await generation.next_text()
+        text = calls_stream.feed(text) if calls_stream and text else text
         if text:
             yield content(text)
-    if item.reason in ("error", "cancelled"):
-        yield sse(schema.error_body(item.error or "generation cancelled", "server_error"))
+        if finish is not None:
+            break
+    if finish.reason in ("error", "cancelled"):
+        yield sse(schema.error_body(finish.error or "generation cancelled", "server_error"))
         yield sse("[DONE]")
         return
-    reason = item.reason
+    reason = finish.reason
     if calls_stream is not None:
         rest, calls = calls_stream.finish()
         if rest:
@@ -135,7 +137,7 @@ async def _stream(
             yield event({"tool_calls": deltas})
     yield event({}, reason)
     if include_usage:
-        usage = schema.usage(item.prompt_tokens, item.completion_tokens)
+        usage = schema.usage(finish.prompt_tokens, finish.completion_tokens)
         yield sse(
             {
                 "id": completion_id,

@@ -3,8 +3,10 @@
 og.Engine must be driven from the thread that created it, and `Engine.run` releases the GIL
 while the model computes, so the HTTP event loop stays responsive during a step (the older
 og.Generator API holds the GIL for a whole token). The event loop talks to this thread through a
-command queue (submit, cancel, shutdown) and receives results per request in an asyncio.Queue,
-delivered once per engine step.
+command queue (submit, cancel, shutdown) and receives results per request in an asyncio.Queue.
+Results are handed over at once for a request's first token and its end, otherwise at most every
+DELIVERY_INTERVAL (20 ms): a slow model (Phi-4-mini on a gateway: 50-200 ms per token) still
+streams token by token, while a fast one wakes the event loop for several tokens at a time.
 
 On CPU, onnxruntime-genai 0.18 batches statically: requests that are pending when a batch starts
 run together until the last of them finishes; later arrivals cannot join it. This thread forms
@@ -40,6 +42,7 @@ from .tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 log = logging.getLogger(__name__)
 _TOKEN = int(og.EngineEventFlags.TOKEN)
 SWITCH_INTERVAL = 0.0005  # seconds
+DELIVERY_INTERVAL = 0.02  # seconds: the most a token waits before the event loop sees it
 _FINISH_REASONS = {
     og.FinishReason.EOS: "stop",
     og.FinishReason.STOP_STRING: "stop",
@@ -87,6 +90,7 @@ class Job:
     stream: Any = None
     stop: StopMatcher = field(init=False)
     generated: int = 0
+    delivered: bool = False  # some text has been sent to the event loop
     stopped: bool = False
 
     def __post_init__(self) -> None:
@@ -109,6 +113,9 @@ class EngineWorker:
         self._engine: Any = None
         self._markers: dict[int, str] = {}
         self._held: list[Job] = []  # submitted, waiting for the running static batch to end
+        self._outbox: list[tuple[Job, Delta | Finish]] = []  # step results not yet delivered
+        self._urgent = False
+        self._delivered_at = 0.0
         self._demand = 0  # most requests in flight at once since the last batch started
         self.arriving = 0  # requests on their way to `submit`; written by the event loop only
         self.batches = 0  # written by the engine thread only (read by /metrics)
@@ -208,7 +215,8 @@ class EngineWorker:
                 self._start_batch()
             if self._engine.has_pending_requests():
                 self._engine.run(buffer)
-                self._post(self._collect(buffer))
+                self._outbox += self._collect(buffer)
+                self._flush_outbox()
 
     def _take_commands(self, block: bool) -> list[tuple[str, Job | None]]:
         """All pending commands; waits for the first one if `block`."""
@@ -299,7 +307,21 @@ class EngineWorker:
         job.stream = self.tokenizer.create_stream()
         self._jobs[request] = job
 
+    def _flush_outbox(self) -> None:
+        """Hand step results to the event loop: at once when a request starts or ends or the
+        engine goes idle, otherwise at most every DELIVERY_INTERVAL. When tokens come faster
+        than that, the event loop wakes and writes once for several of them."""
+        now = time.monotonic()
+        if self._outbox and (
+            self._urgent
+            or now - self._delivered_at >= DELIVERY_INTERVAL
+            or not self._engine.has_pending_requests()
+        ):
+            self._post(self._outbox)
+            self._outbox, self._urgent, self._delivered_at = [], False, now
+
     def _collect(self, buffer: Any) -> list[tuple[Job, Delta | Finish]]:
+        """Decode one step's events; marks the outbox urgent for first tokens and ends."""
         out: list[tuple[Job, Delta | Finish]] = []
         for i in range(len(buffer)):
             event = buffer[i]
@@ -313,11 +335,14 @@ class EngineWorker:
                 text = job.stop.feed(piece) if piece else ""
                 if text:
                     out.append((job, Delta(text)))
+                    self._urgent |= not job.delivered
+                    job.delivered = True
                 if job.stop.matched:
                     job.stopped = True
                     job.request.cancel_turn(job.turn_id)
             if event.finish_reason != og.FinishReason.NONE:
                 out.extend(self._finish(job, event))
+                self._urgent = True
         return out
 
     def _finish(self, job: Job, event: Any) -> list[tuple[Job, Delta | Finish]]:
@@ -352,6 +377,8 @@ class EngineWorker:
 
     def _fail_unfinished(self, message: str) -> None:
         """Answer running and held jobs with an error and forget them."""
+        self._post(self._outbox)
+        self._outbox = []
         unfinished = [*self._jobs.values(), *self._held]
         self._post(
             [

@@ -135,19 +135,25 @@ class Generation:
         self._cancelled = False
         self._first_token = False
 
-    async def next(self) -> Delta | Finish:
-        """The next Delta, or the Finish (after which the slot is free)."""
-        item = await self.job.events.get()
-        if isinstance(item, Delta):
-            if not self._first_token:
-                self._first_token = True
-                self.server.metrics.ttft.observe(time.monotonic() - self.arrived)
-        else:
-            self._complete(item)
-        return item
+    async def next_text(self) -> tuple[str, Finish | None]:
+        """(all text generated since the last call, the Finish if the generation ended).
+
+        Waits for at least one result, then takes whatever else has arrived, so that a
+        streaming response writes once for several tokens when they come in quickly."""
+        items = [await self.job.events.get()]
+        while not self.job.events.empty():
+            items.append(self.job.events.get_nowait())
+        text = "".join(i.text for i in items if isinstance(i, Delta))
+        finish = next((i for i in items if isinstance(i, Finish)), None)
+        if text and not self._first_token:
+            self._first_token = True
+            self.server.metrics.ttft.observe(time.monotonic() - self.arrived)
+        if finish is not None:
+            self._complete(finish)
+        return text, finish
 
     def cancel(self) -> None:
-        """Ask the engine to stop this generation; its Finish still arrives through `next`."""
+        """Ask the engine to stop this generation; its Finish still arrives via `next_text`."""
         if self.finish is None and not self._cancelled:
             self._cancelled = True
             self.server.worker.cancel(self.job)
@@ -164,9 +170,7 @@ class Generation:
 
     async def _drain(self) -> None:
         while self.finish is None:
-            item = await self.job.events.get()
-            if isinstance(item, Finish):
-                self._complete(item)
+            await self.next_text()
 
     def _complete(self, finish: Finish) -> None:
         self.finish = finish
@@ -186,10 +190,10 @@ class Generation:
         parts: list[str] = []
         try:
             while True:
-                item = await self.next()
-                if isinstance(item, Finish):
-                    return "".join(parts), item
-                parts.append(item.text)
+                text, finish = await self.next_text()
+                parts.append(text)
+                if finish is not None:
+                    return "".join(parts), finish
         finally:
             watcher.cancel()
             self.abandon()
