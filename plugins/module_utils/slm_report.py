@@ -78,6 +78,8 @@ def host_row(entry: Dict[str, Any]) -> Dict[str, Any]:
         "health_latency_s": _num(health.get("latency_s")),
         "failures": [{"name": f.get("name"), "reason": _short(f.get("reason"))} for f in failures],
         "checks": checks,
+        "note": _short(entry.get("note")) or None,
+        "simulated": [str(k) for k in entry.get("simulated") or []],
     }
 
 
@@ -109,6 +111,10 @@ def summary_lines(report: Dict[str, Any]) -> List[str]:
         line = "%s [%s]: %s - %s" % (r["host"], plan or "-", r["verdict"].upper(), ", ".join(parts))
         if r["failures"]:
             line += "; failing: " + ", ".join(str(f["name"]) for f in r["failures"])
+        if r.get("note"):
+            line += "; " + r["note"]
+        if r.get("simulated"):
+            line += " (simulated hardware: %s)" % ", ".join(r["simulated"])
         out.append(line)
     return out
 
@@ -198,6 +204,10 @@ def render_html(report: Dict[str, Any], generated_at: str) -> str:
         if r["pass_rate"] is not None:
             rate = "%d%% (%s/%s)" % (round(r["pass_rate"] * 100), r["passed_count"], r["counted"])
         fails = "".join("<li><b>%s</b>: %s</li>" % (e(f["name"]), e(f["reason"])) for f in r["failures"])
+        if r.get("note"):
+            fails += "<li><b>note</b>: %s</li>" % e(r["note"])
+        if r.get("simulated"):
+            fails += "<li><b>simulated hardware</b>: %s</li>" % e(", ".join(r["simulated"]))
         out.append(
             '<tr class="row-%s" data-host="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="%s">%s</td>'
             '<td class="%s" title="%s">%s</td><td class="num">%s</td><td class="num">%s</td><td class="num">%s</td>'

@@ -113,3 +113,16 @@ def test_fail_on_failed_hosts_still_writes(tmp_path, run_module, site_hosts) -> 
 def test_render_without_any_measurements() -> None:
     page = render_html(build_report([{"host": "only"}], "s"), "2025-01-01T00:00:00Z")
     assert 'data-host="only"' in page and "No checks ran on this host." in page
+
+
+def test_note_and_simulated_hardware_are_shown():
+    from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_report import (
+        build_report, render_html, summary_lines)
+
+    report = build_report([{"host": "lab-gpu-01", "group": "gpu_servers", "engine": "vllm",
+                            "note": "the plan chose vllm, which this collection version does not deploy: not checked",
+                            "simulated": ["gpus", "memory.total_mb"]}], site="lab")
+    [line] = summary_lines(report)
+    assert "NOT_RUN" in line and "does not deploy" in line and "(simulated hardware: gpus, memory.total_mb)" in line
+    html = render_html(report, "2026-01-01T00:00:00Z")
+    assert "<b>simulated hardware</b>: gpus, memory.total_mb" in html
