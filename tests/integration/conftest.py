@@ -74,10 +74,13 @@ def run_playbook(hosts: list[SystemdHost], playbook: str, extra_vars: dict[str, 
     inventory = {"all": {"children": {"slm_fleet": {"children": groups}}}}
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
                ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json", ANSIBLE_GATHERING="implicit")
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="inventory-") as inv_file:
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="inventory-") as inv_file, \
+            tempfile.TemporaryDirectory(prefix="slm-report-") as report_dir:
         inv_file.write(json.dumps(inventory))
         inv_file.flush()
-        cmd = ["ansible-playbook", "-i", inv_file.name, playbook, "-e", json.dumps(extra_vars or {})]
+        # Site reports go to a scratch directory unless the test wants to read one.
+        extra = {"slm_report_dir": report_dir, **(extra_vars or {})}
+        cmd = ["ansible-playbook", "-i", inv_file.name, playbook, "-e", json.dumps(extra)]
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     try:
         report = json.loads(proc.stdout)

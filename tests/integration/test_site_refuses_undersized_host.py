@@ -17,11 +17,13 @@ def test_undersized_gateway_is_refused_and_the_rest_converges(make_hosts, playbo
     big.hostvars = {"edge_hw_override": {"memory": {"total_mb": 7620}, "gpus": []}}
     small.hostvars = {"edge_hw_override": {"memory": {"total_mb": 1823}, "gpus": []}}
 
-    run = playbook([big, small], "site.yml", COMPOSE)
+    run = playbook([big, small], "site.yml", {**COMPOSE, "slm_report_dir": str(tmp_path)})
 
     assert run.rc != 0, "a refused host must make the run report a failure"
     [message] = run.failures(small.name)
     assert message.startswith(f"{small.name}: memory: has 1.8 GB, profile edge_optimized needs at least 4.0 GB")
+    report = (tmp_path / "site_report.json").read_text()
+    assert big.name in report and small.name not in report
     assert "Nothing was changed on this host" in message
     assert run.failures(big.name) == []
     assert run.stats(big.name)["changed"] > 0

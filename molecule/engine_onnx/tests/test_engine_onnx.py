@@ -97,3 +97,14 @@ def test_corrupted_artifact_was_refused_and_the_host_kept_serving(host, release)
     assert ".staging-" not in staging, "the refused copy must be removed"
     # Still the release from converge, still answering (checked above), still one model version.
     assert release["model_dir"].endswith(tuple(staging.split()))
+
+
+def test_site_report_has_both_gateways_healthy_with_failing_reasons(host):
+    report = json.loads(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "reports", "site_report.json").read_text())
+    rows = {r["host"]: r for r in report["hosts"]}
+    row = rows[host.backend.get_hostname()]
+    assert sorted(rows) == ["gw-1", "gw-2"]
+    assert row["health"] == "healthy" and row["engine"] == "onnx" and row["profile"] == "edge_optimized"
+    assert row["verdict"] == "failed" and row["pass_rate"] == 0
+    assert all(f["reason"] for f in row["failures"]), row["failures"]
+    assert Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "reports", "hosts", row["host"] + ".json").is_file()
