@@ -11,9 +11,11 @@ COMPOSE = {
 }
 
 
-def test_undersized_gateway_is_refused_and_the_rest_converges(make_hosts, playbook):
+def test_undersized_host_is_refused_and_the_rest_converges(make_hosts, playbook, tmp_path):
     big, small = make_hosts(2)
-    big.group = small.group = "iot_gateways"
+    # Edge servers: the one that fits is planned for Ollama, which this version does not deploy, so
+    # the run stays at the container runtime and the report (no model build needed here).
+    big.group = small.group = "edge_servers"
     big.hostvars = {"edge_hw_override": {"memory": {"total_mb": 7620}, "gpus": []}}
     small.hostvars = {"edge_hw_override": {"memory": {"total_mb": 1823}, "gpus": []}}
 
