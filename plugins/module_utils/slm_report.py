@@ -108,7 +108,10 @@ def summary_lines(report: Dict[str, Any]) -> List[str]:
             parts.append("p50 %.2f s" % r["latency_p50_s"])
         if r["tokens_per_s"] is not None:
             parts.append("%.1f tok/s" % r["tokens_per_s"])
-        line = "%s [%s]: %s - %s" % (r["host"], plan or "-", r["verdict"].upper(), ", ".join(parts))
+        verdict = r["verdict"].upper()
+        if r["verdict"] == FAILED and r.get("gate") == "report":
+            verdict += " (gate: report, host not failed)"
+        line = "%s [%s]: %s - %s" % (r["host"], plan or "-", verdict, ", ".join(parts))
         if r["failures"]:
             line += "; failing: " + ", ".join(str(f["name"]) for f in r["failures"])
         if r.get("note"):

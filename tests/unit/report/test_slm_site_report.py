@@ -126,3 +126,15 @@ def test_note_and_simulated_hardware_are_shown():
     assert "NOT_RUN" in line and "does not deploy" in line and "(simulated hardware: gpus, memory.total_mb)" in line
     html = render_html(report, "2026-01-01T00:00:00Z")
     assert "<b>simulated hardware</b>: gpus, memory.total_mb" in html
+
+
+def test_report_gate_says_the_failing_host_was_not_failed():
+    from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_report import build_report, summary_lines
+
+    probe = {"passed": False, "pass_rate": 0.0, "passed_count": 0, "counted": 1,
+             "checks": [{"name": "train", "passed": False, "reason": "expected 2.4 h, got 7 h"}]}
+    entries = [{"host": "gw-1", "health": {"status": "healthy"}, "probe": dict(probe, gate="report")},
+               {"host": "gw-2", "health": {"status": "healthy"}, "probe": dict(probe, gate="enforce")}]
+    report_line, enforce_line = summary_lines(build_report(entries, site="lab"))
+    assert report_line.startswith("gw-1 [-]: FAILED (gate: report, host not failed) - health healthy, 0/1 checks")
+    assert enforce_line.startswith("gw-2 [-]: FAILED - health healthy")
