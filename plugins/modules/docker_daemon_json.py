@@ -49,10 +49,12 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports the keys it would set or remove without writing the file.
   diff_mode:
     support: full
+    description: Returns the file before and after the merge.
 author:
-  - edgeai.slm_fleet contributors
+  - edgeai.slm_fleet developers (@edgeai)
 """
 
 EXAMPLES = r"""

@@ -64,8 +64,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Verifies the staged files and reports the promotion it would make, without renaming or changing permissions.
   diff_mode:
     support: none
+    description: Not supported.
 author:
   - edgeai.slm_fleet developers (@edgeai)
 """

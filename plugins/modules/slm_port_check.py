@@ -32,8 +32,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Only reads; behaves the same in check mode.
   diff_mode:
     support: none
+    description: Not supported.
 author:
   - edgeai.slm_fleet developers (@edgeai)
 """

@@ -45,8 +45,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports what it would remove without removing it.
   diff_mode:
     support: none
+    description: Not supported.
 author:
   - edgeai.slm_fleet developers (@edgeai)
 """
