@@ -44,7 +44,7 @@ demo: docker lab-up lab-model ## Run site.yml against the lab site (the main job
 	ansible-playbook site.yml -i inventories/lab
 	ansible-playbook playbooks/ask.yml -i inventories/lab
 
-lint: collections ## yamllint, ansible-lint (production profile), syntax check of every playbook.
+lint: collections ## yamllint, ansible-lint (production profile), syntax check of every playbook, ansible-test sanity.
 	@scripts/test.sh lint
 
 test: docker collections images lab-model ## Lint, unit and integration tests, every molecule scenario.

@@ -51,6 +51,7 @@ syntax_check() {
 stage yamllint yamllint -s .
 stage ansible-lint ansible-lint
 stage syntax-check syntax_check
+stage ansible-test-sanity scripts/ansible-test-sanity.sh
 [ "$only" = lint ] && finish 0
 
 stage pytest-unit pytest -q tests/unit
