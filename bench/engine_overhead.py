@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What the HTTP server costs over raw onnxruntime-genai, measured side by side on the bench model.
 
 Builds (or reuses, from .cache/) the >= 50 M-parameter random Phi-3 fixture as an int4 CPU

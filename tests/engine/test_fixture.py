@@ -51,6 +51,7 @@ def test_cli(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "m" / "model.safetensors").is_file()
@@ -58,6 +59,7 @@ def test_cli(tmp_path: Path) -> None:
         [sys.executable, str(script), "--size", "huge", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
+        check=False,
     )
     assert bad.returncode == 2 and "invalid choice: 'huge'" in bad.stderr
 

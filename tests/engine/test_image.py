@@ -43,6 +43,7 @@ def image() -> str:
         capture_output=True,
         text=True,
         timeout=900,
+        check=False,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     return TAG

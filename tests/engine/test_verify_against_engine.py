@@ -43,22 +43,22 @@ def run(module: str, args: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 def test_health_passes_and_names_the_served_model(server: RunningServer, tmp_path: Path) -> None:
     result = run("slm_health", {"url": server.url, "api": "openai", "expected_model": MODEL_ID,
-                                   "api_key": API_KEY, "start_period": 10}, tmp_path)
+                                "api_key": API_KEY, "start_period": 10}, tmp_path)
     assert result["_rc"] == 0, result
     assert result["status"] == "healthy" and MODEL_ID in result["served_models"]
 
 
 def test_health_fails_for_a_model_the_engine_does_not_serve(server: RunningServer, tmp_path: Path) -> None:
     result = run("slm_health", {"url": server.url, "api": "openai", "expected_model": "phi-4-mini-instruct",
-                                   "api_key": API_KEY, "start_period": 5}, tmp_path)
+                                "api_key": API_KEY, "start_period": 5}, tmp_path)
     assert result["_rc"] != 0 and "phi-4-mini-instruct" in result["msg"]
 
 
 def test_reasoning_checks_fail_with_reasons_and_the_enforce_gate_fails(server: RunningServer, tmp_path: Path) -> None:
     checks = yaml.safe_load(SUITE.read_text())["checks"]
     result = run("slm_probe", {"url": server.url, "api": "openai", "engine": "onnx", "model": MODEL_ID,
-                                  "api_key": API_KEY, "checks": checks, "gate": "enforce", "pass_threshold": 0.8,
-                                  "max_tokens": 64, "concurrency": 2}, tmp_path)
+                               "api_key": API_KEY, "checks": checks, "gate": "enforce", "pass_threshold": 0.8,
+                               "max_tokens": 64, "concurrency": 2}, tmp_path)
     assert result["_rc"] != 0, "the enforce gate must fail a model that cannot reason"
     assert result["gate_failed"] is True and result["pass_rate"] < 0.8
     answered = [c for c in result["checks"] if not c["skipped"]]

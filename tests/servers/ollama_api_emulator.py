@@ -86,7 +86,7 @@ class _Handler(JSONHandler):
         with self.owner.lock:
             found = self.owner.models.pop(name, None)
         if found is None:
-            self.send_json(404, {"error": "model '%s' not found" % name.split(":")[0]})
+            self.send_json(404, {"error": "model '%s' not found" % name.split(":", maxsplit=1)[0]})
         else:
             self.send_text(200, "")
 

@@ -39,12 +39,12 @@ def python38() -> str:
     candidates = [shutil.which("python3.8")] + sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.8*/bin/python3.8"))
     for py in candidates:
         if py and subprocess.run([py, "-c", "import sys; assert sys.version_info[:2] == (3, 8)"],
-                                 capture_output=True).returncode == 0:
+                                 capture_output=True, check=False).returncode == 0:
             return py
     pytest.skip("no working python3.8 on this machine: target-Python compatibility not exercised")
 
 
 def test_plugins_work_on_python_3_8() -> None:
     py = python38()
-    res = subprocess.run([py, "-c", SMOKE], cwd=str(REPO), capture_output=True, text=True, timeout=60)
+    res = subprocess.run([py, "-c", SMOKE], cwd=str(REPO), capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode == 0 and res.stdout.startswith("ok (3, 8)"), res.stderr[-2000:]

@@ -139,7 +139,7 @@ def test_runs_in_parallel_threads() -> None:
 def _raw(code: str, cwd: str) -> subprocess.CompletedProcess:
     argv, _ = isolation_mode()
     return subprocess.run(argv + [code], cwd=cwd, capture_output=True, text=True, timeout=20,
-                          env={"PATH": "/usr/bin:/bin", "HOME": cwd})
+                          env={"PATH": "/usr/bin:/bin", "HOME": cwd}, check=False)
 
 
 def test_network_namespace_holds_without_the_audit_hook() -> None:

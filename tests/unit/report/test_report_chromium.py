@@ -1,7 +1,8 @@
 """The site report opened in headless Chromium: it renders offline, one row per host, screenshot kept.
 
 Skips only when Chromium is not installed (Debian package ``chromium``) and SLM_REQUIRE_CHROMIUM
-is unset; `make test` installs Chromium and sets it, so there the test runs or fails. The screenshot and the page are left in ``artifacts/site_report/`` (git-ignored).
+is unset; `make test` installs Chromium and sets it, so there the test runs or fails. The
+screenshot and the page are left in ``artifacts/site_report/`` (git-ignored).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class DomRows(HTMLParser):
 def run_chromium(exe: str, *args: str) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as profile:
         return subprocess.run([exe, *FLAGS, "--user-data-dir=" + profile, *args], capture_output=True, text=True,
-                              timeout=90)
+                              timeout=90, check=False)
 
 
 def test_report_renders_in_headless_chromium(site_hosts) -> None:
