@@ -1,6 +1,6 @@
 """The three modules run by ansible-playbook (AnsiballZ packaging, module_utils imports, no_log),
-wired the way the verify role is meant to use them: health and probe per host (gate=report),
-one site report on the control node, then the gate enforced per host.
+wired as the verify role wires them: health and probe per host (gate=report), one site report on
+the control node, then the gate enforced per host (tests/unit/roles/ runs the role itself).
 
 Two "hosts" use the local connection: one engine answers correctly, one answers wrongly.
 """

@@ -1,0 +1,100 @@
+"""The verify role itself, run by ansible-playbook against two scripted OpenAI-compatible engines.
+
+One engine answers the seed suite correctly, one wrongly. Both "hosts" use the local connection and
+carry the facts preflight would have set, so what runs is the role as site.yml runs it: checks,
+per-host records, the site report on the control node, then the gate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openai_script_server import ScriptedOpenAIServer
+from seed_replies import CORRECT, WRONG
+
+REPO = Path(__file__).resolve().parents[3]
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+SECRET = "sk-role-secret"
+PLAYBOOK = """\
+- name: Verify the site
+  hosts: slm_fleet
+  gather_facts: false
+  roles:
+    - role: edgeai.slm_fleet.verify
+"""
+pytestmark = pytest.mark.slow
+
+
+def run_role(tmp_path: Path, gate: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    with ScriptedOpenAIServer(CORRECT, api_key=SECRET) as good, ScriptedOpenAIServer(WRONG, api_key=SECRET) as bad:
+        def host(url: str) -> dict[str, Any]:
+            return {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                    "preflight_plan": {"engine": "onnx"}, "preflight_profile": {"profile": "edge_optimized"},
+                    "preflight_hardware": {"simulated": ["memory.total_mb"]},
+                    "verify_endpoints": {"onnx": {"url": url, "api": "openai", "model": good.model,
+                                                  "api_key": SECRET}}}
+        inventory = {"all": {"children": {"slm_fleet": {"children": {"iot_gateways": {"hosts": {
+            "gw-good": host(good.url), "gw-bad": host(bad.url)}}}}}}}
+        (tmp_path / "hosts.yml").write_text(json.dumps(inventory))
+        (tmp_path / "verify.yml").write_text(PLAYBOOK)
+        cfg = tmp_path / "ansible.cfg"  # the repo's cfg prints profile_tasks lines: keep stdout JSON
+        cfg.write_text("[defaults]\ncollections_path = %s\nstdout_callback = ansible.builtin.json\n"
+                       "retry_files_enabled = false\n" % (REPO / "collections"))
+        env = dict(os.environ, ANSIBLE_CONFIG=str(cfg), ANSIBLE_HOME=str(tmp_path / "ansible-home"),
+                   ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_FORCE_COLOR="0")
+        extra = {"verify_gate": gate, "slm_site": "lab", "slm_report_dir": str(tmp_path / "report"),
+                 "verify_start_period": 5, "verify_concurrency": 4}
+        proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "verify.yml"),
+                               "-e", json.dumps(extra)],
+                              cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.stdout.strip(), proc.stderr[-3000:]
+    return proc, json.loads(proc.stdout)
+
+
+def task_results(out: dict[str, Any], name_end: str) -> dict[str, Any]:
+    [task] = [t for t in out["plays"][0]["tasks"] if t["task"]["name"].endswith(name_end)]
+    return task["hosts"]
+
+
+def test_enforce_fails_the_wrong_host_after_writing_the_report(tmp_path: Path) -> None:
+    proc, out = run_role(tmp_path, "enforce")
+    assert SECRET not in proc.stdout
+    assert out["stats"]["gw-good"]["failures"] == 0, proc.stdout[-3000:]
+    assert out["stats"]["gw-bad"]["failures"] == 1, proc.stdout[-3000:]
+    gate = task_results(out, "Fail the host when its engine is not healthy or answers wrongly")
+    assert gate["gw-bad"]["msg"].startswith(
+        "gw-bad: reasoning gate (verify_gate=enforce, verify_pass_threshold=0.8): 0/9 checks passed")
+    assert "train_journey_time" in gate["gw-bad"]["msg"]
+
+    report_dir = tmp_path / "report"
+    report = json.loads((report_dir / "site_report.json").read_text())
+    rows = {h["host"]: h for h in report["hosts"]}
+    assert rows["gw-good"]["verdict"] == "ok" and rows["gw-good"]["pass_rate"] == 1.0
+    assert rows["gw-bad"]["verdict"] == "failed" and rows["gw-bad"]["pass_rate"] == 0.0
+    assert {r["gate"] for r in rows.values()} == {"enforce"}, "the record must carry the site's gate"
+    assert rows["gw-bad"]["group"] == "iot_gateways" and rows["gw-bad"]["profile"] == "edge_optimized"
+    for name in ("gw-good", "gw-bad"):
+        record = (report_dir / "hosts" / f"{name}.json").read_text()
+        assert SECRET not in record and "invocation" not in json.loads(record)["health"]
+    lines = task_results(out, "Print one line per host and where the report is")
+    [summary] = [r["msg"] for r in lines.values()]
+    assert any(line.startswith("gw-bad [iot_gateways/edge_optimized/onnx]: FAILED - health healthy") for line in summary)
+    assert summary[-1] == f"site report: {report_dir / 'site_report.html'}"
+
+
+def test_report_gate_records_the_wrong_host_without_failing_it(tmp_path: Path) -> None:
+    proc, out = run_role(tmp_path, "report")
+    assert out["stats"]["gw-bad"]["failures"] == 0 and out["stats"]["gw-good"]["failures"] == 0, proc.stdout[-3000:]
+    report = json.loads((tmp_path / "report" / "site_report.json").read_text())
+    assert [(h["host"], h["verdict"], h["gate"]) for h in report["hosts"]] == [
+        ("gw-bad", "failed", "report"), ("gw-good", "ok", "report")]
+    [summary] = [r["msg"] for r in task_results(out, "Print one line per host and where the report is").values()]
+    assert summary[0].startswith("gw-bad [iot_gateways/edge_optimized/onnx]: FAILED (gate: report, host not failed)")
+    assert "(simulated hardware: memory.total_mb)" in summary[0]
