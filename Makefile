@@ -43,6 +43,7 @@ lab-down: collections ## Remove the lab site's hosts and their volumes.
 demo: docker lab-up lab-model ## Run site.yml against the lab site (the main job, on one machine).
 	ansible-playbook site.yml -i inventories/lab
 	ansible-playbook playbooks/ask.yml -i inventories/lab
+	@$(VENV)/bin/python scripts/site-summary.py artifacts/sites/lab
 
 lint: collections ## yamllint, ansible-lint (production profile), syntax check of every playbook, ansible-test sanity.
 	@scripts/test.sh lint
