@@ -14,6 +14,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.edgeai.slm_fleet.plugins.filter import deployment as d
+from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils import deployment_budget as budget
 
 GB = 1024
 KV16 = 2 * 32 * 8 * 128 * 2  # 131072 B = 128 KiB per token
@@ -54,9 +55,9 @@ def plan_for(hw, preferences=None, model=None, images=None, requested=None, thre
 
 def test_kv_cache_per_token_phi4_mini():
     model = d.slm_model()
-    assert d.kv_bytes_per_token(model, 2) == 131072 == 128 * 1024
-    assert d.kv_bytes_per_token(model, 4) == 262144
-    assert d.kv_cache_mb(131072, 4096, 2) == 1024  # 128 KiB x 8192 tokens = 1 GiB
+    assert budget.kv_bytes_per_token(model, 2) == 131072 == 128 * 1024
+    assert budget.kv_bytes_per_token(model, 4) == 262144
+    assert budget.kv_cache_mb(131072, 4096, 2) == 1024  # 128 KiB x 8192 tokens = 1 GiB
 
 
 def test_bf16_weights_match_the_geometry():
@@ -70,7 +71,7 @@ def test_bf16_weights_match_the_geometry():
 
 def test_model_override_changes_the_kv_cache():
     model = d.slm_model({"geometry": {"num_kv_heads": 4}})
-    assert d.kv_bytes_per_token(model, 2) == KV16 // 2
+    assert budget.kv_bytes_per_token(model, 2) == KV16 // 2
     assert model["geometry"]["num_layers"] == 32  # the rest of the catalog entry is kept
 
 

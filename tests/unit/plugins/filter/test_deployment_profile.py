@@ -6,6 +6,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.edgeai.slm_fleet.plugins.filter import deployment as d
+from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils import deployment_profile as profile_rules
+from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils import deployment_tables as tables
 
 GB = 1024  # MiB
 
@@ -34,9 +36,9 @@ EXACT = {"memory_tolerance_pct": 0}  # thresholds without the reservation allowa
 
 
 def test_defaults_are_the_design_table():
-    t = d.merge_thresholds()
+    t = profile_rules.merge_thresholds()
     assert t["memory_tolerance_pct"] == 10
-    assert {p: (t[p]["min_ram_gb"], t[p]["rec_ram_gb"], t[p]["min_disk_gb"]) for p in d.PROFILES} == {
+    assert {p: (t[p]["min_ram_gb"], t[p]["rec_ram_gb"], t[p]["min_disk_gb"]) for p in tables.PROFILES} == {
         "development": (6, 8, 8), "production_cpu": (8, 12, 10), "production_gpu": (6, 8, 8), "edge_optimized": (4, 6, 6)}
     assert (t["production_gpu"]["min_vram_gb"], t["production_gpu"]["rec_vram_gb"]) == (4, 6)
 
@@ -121,7 +123,7 @@ def test_memory_edge_exact(profile, ram_gb, gpus):
     assert at_min["verdict"] == "ok"
     assert below["verdict"] == "refused"
     assert below["reasons"] == [f"memory: has {ram_gb * GB - 1} MB, profile {profile} needs at least {ram_gb}.0 GB "
-                                f"(recommended {d.DEFAULT_THRESHOLDS[profile]['rec_ram_gb']}.0 GB)"]
+                                f"(recommended {tables.DEFAULT_THRESHOLDS[profile]['rec_ram_gb']}.0 GB)"]
 
 
 @pytest.mark.parametrize("profile, disk_gb", [("edge_optimized", 6), ("production_cpu", 10), ("development", 8),
@@ -254,7 +256,7 @@ def test_unknown_memory_and_disk_are_refusals():
 def test_partial_threshold_override_merges():
     t = {"edge_optimized": {"min_ram_gb": 3}, "memory_tolerance_pct": 0}
     assert d.slm_profile(host(ram_mb=3 * GB), t)["profile"] == "edge_optimized"
-    merged = d.merge_thresholds(t)
+    merged = profile_rules.merge_thresholds(t)
     assert merged["edge_optimized"] == {"min_ram_gb": 3, "rec_ram_gb": 6, "min_disk_gb": 6}
     assert merged["production_cpu"]["min_ram_gb"] == 8
 
