@@ -303,12 +303,8 @@ import platform
 from typing import Dict, List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.edge_hardware import (
-    OverrideError,
-    apply_override,
-    collect,
-    run_command,
-)
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.edge_hardware import collect, run_command
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.edge_hw_override import OverrideError, apply_override
 
 ARGUMENT_SPEC = {
     "disk_path": {"type": "path", "default": "/var/lib"},

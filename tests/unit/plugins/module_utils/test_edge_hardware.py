@@ -1,4 +1,4 @@
-"""Parsers of plugins/module_utils/edge_hardware.py against recorded outputs.
+"""Parsers of plugins/module_utils/edge_hw_{cpu,gpu,system}.py against recorded outputs.
 
 Expected values are derived from the fixture text by hand (counted processor blocks, kB / 1024
 arithmetic, the kernel's part-number table), not copied from the code's output.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils import edge_hardware as eh
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils import edge_hw_cpu as hw_cpu
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils import edge_hw_gpu as hw_gpu
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils import edge_hw_system as hw_system
 
 # --------------------------------------------------------------------------------------------
 # /proc/cpuinfo
@@ -36,7 +38,7 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils import edge_hardw
     ],
 )
 def test_parse_cpuinfo_recorded(fixture, name, model, vendor, sockets, cores, threads, flags, arch):
-    cpu = eh.parse_cpuinfo(fixture("cpuinfo/" + name))
+    cpu = hw_cpu.parse_cpuinfo(fixture("cpuinfo/" + name))
     assert cpu["model"] == model
     assert cpu["vendor"] == vendor
     assert (cpu["sockets"], cpu["cores"], cpu["threads"]) == (sockets, cores, threads)
@@ -45,13 +47,13 @@ def test_parse_cpuinfo_recorded(fixture, name, model, vendor, sockets, cores, th
 
 
 def test_cpuinfo_board_line_of_raspberry_pi(fixture):
-    assert eh.parse_cpuinfo(fixture("cpuinfo/rpi4_aarch64.txt"))["board"] == "Raspberry Pi 4 Model B Rev 1.4"
-    assert eh.parse_cpuinfo(fixture("cpuinfo/graviton3_c7g_xlarge.txt"))["board"] is None
+    assert hw_cpu.parse_cpuinfo(fixture("cpuinfo/rpi4_aarch64.txt"))["board"] == "Raspberry Pi 4 Model B Rev 1.4"
+    assert hw_cpu.parse_cpuinfo(fixture("cpuinfo/graviton3_c7g_xlarge.txt"))["board"] is None
 
 
 def test_cpuinfo_hypervisor_flag_only_on_the_vm(fixture):
-    assert eh.parse_cpuinfo(fixture("cpuinfo/x86_kvm_sapphire_rapids_2vcpu.txt"))["hypervisor"] is True
-    assert eh.parse_cpuinfo(fixture("cpuinfo/x86_xeon_silver_4309y_2socket.txt"))["hypervisor"] is False
+    assert hw_cpu.parse_cpuinfo(fixture("cpuinfo/x86_kvm_sapphire_rapids_2vcpu.txt"))["hypervisor"] is True
+    assert hw_cpu.parse_cpuinfo(fixture("cpuinfo/x86_xeon_silver_4309y_2socket.txt"))["hypervisor"] is False
 
 
 def test_cpuinfo_without_core_ids_uses_cpu_cores_per_socket():
@@ -59,7 +61,7 @@ def test_cpuinfo_without_core_ids_uses_cpu_cores_per_socket():
     # cannot mean 4 physical cores behind 2 threads, so cores is capped at the thread count.
     text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\ncpu cores\t: 4\nflags\t\t: lm avx2\n\n" \
            "processor\t: 1\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\ncpu cores\t: 4\nflags\t\t: lm avx2\n"
-    cpu = eh.parse_cpuinfo(text)
+    cpu = hw_cpu.parse_cpuinfo(text)
     assert cpu["vendor"] == "AMD"
     assert (cpu["sockets"], cpu["cores"], cpu["threads"]) == (1, 2, 2)
 
@@ -69,7 +71,7 @@ def test_cpuinfo_armv7_kernel_on_armv8_core():
     text = ("processor\t: 0\nmodel name\t: ARMv7 Processor rev 3 (v7l)\nBogoMIPS\t: 108.00\n"
             "Features\t: half thumb fastmult vfp edsp neon vfpv3 tls vfpv4 idiva idivt vfpd32 lpae evtstrm crc32\n"
             "CPU implementer\t: 0x41\nCPU architecture: 7\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n")
-    cpu = eh.parse_cpuinfo(text)
+    cpu = hw_cpu.parse_cpuinfo(text)
     assert cpu["arch_hint"] == "armv7l"
     assert cpu["flags"] == ["neon"]
     assert cpu["model"] == "ARM Cortex-A72"
@@ -77,19 +79,19 @@ def test_cpuinfo_armv7_kernel_on_armv8_core():
 
 def test_cpuinfo_unknown_arm_part_is_named_by_number():
     text = "processor\t: 0\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU part\t: 0xfff\n"
-    assert eh.parse_cpuinfo(text)["model"] == "ARM part 0xfff"
+    assert hw_cpu.parse_cpuinfo(text)["model"] == "ARM part 0xfff"
 
 
 @pytest.mark.parametrize("text", ["", "garbage without colons\n", "Hardware\t: BCM2835\n"])
 def test_cpuinfo_empty_or_garbage_gives_unknowns(text):
-    cpu = eh.parse_cpuinfo(text)
+    cpu = hw_cpu.parse_cpuinfo(text)
     assert cpu["threads"] is None and cpu["cores"] is None and cpu["flags"] == []
 
 
 def test_normalize_flags_amx_from_any_amx_flag():
-    assert eh.normalize_cpu_flags(["amx_int8"]) == ["amx"]
-    assert eh.normalize_cpu_flags(["amx_tile", "amx_bf16", "avx512f"]) == ["avx512f", "amx"]
-    assert eh.normalize_cpu_flags(["asimd", "asimddp", "i8mm", "sve2"]) == ["neon", "dotprod", "i8mm"]
+    assert hw_cpu.normalize_cpu_flags(["amx_int8"]) == ["amx"]
+    assert hw_cpu.normalize_cpu_flags(["amx_tile", "amx_bf16", "avx512f"]) == ["avx512f", "amx"]
+    assert hw_cpu.normalize_cpu_flags(["asimd", "asimddp", "i8mm", "sve2"]) == ["neon", "dotprod", "i8mm"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def test_normalize_flags_amx_from_any_amx_flag():
     ],
 )
 def test_parse_meminfo_recorded(fixture, name, total_mb, available_mb):
-    mem = eh.parse_meminfo(fixture("meminfo/" + name))
+    mem = hw_cpu.parse_meminfo(fixture("meminfo/" + name))
     assert mem["total_mb"] == total_mb
     if available_mb is not None:
         assert mem["available_mb"] == available_mb
@@ -117,7 +119,7 @@ def test_parse_meminfo_recorded(fixture, name, total_mb, available_mb):
 
 
 def test_meminfo_without_memavailable_is_estimated(fixture):
-    mem = eh.parse_meminfo(fixture("meminfo/legacy_2_6_no_memavailable.txt"))
+    mem = hw_cpu.parse_meminfo(fixture("meminfo/legacy_2_6_no_memavailable.txt"))
     # MemFree + Buffers + Cached + SReclaimable = 5893212 + 211832 + 1224604 + 98312 kB
     assert mem["available_mb"] == (5893212 + 211832 + 1224604 + 98312) // 1024
     assert mem["available_source"] == "estimate"
@@ -125,7 +127,7 @@ def test_meminfo_without_memavailable_is_estimated(fixture):
 
 
 def test_meminfo_empty():
-    assert eh.parse_meminfo("") == {"total_mb": None, "available_mb": None, "available_source": None}
+    assert hw_cpu.parse_meminfo("") == {"total_mb": None, "available_mb": None, "available_source": None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,7 +136,7 @@ def test_meminfo_empty():
 
 
 def test_nvidia_smi_one(fixture):
-    gpus = eh.parse_nvidia_smi(fixture("nvidia/smi_one_rtx3060.txt"))
+    gpus = hw_gpu.parse_nvidia_smi(fixture("nvidia/smi_one_rtx3060.txt"))
     assert gpus == [{
         "index": 0, "name": "NVIDIA GeForce RTX 3060", "vendor": "nvidia", "memory_mb": 12288,
         "driver": "550.120", "compute_capability": "8.6", "unified_memory": False, "source": "nvidia-smi",
@@ -142,74 +144,74 @@ def test_nvidia_smi_one(fixture):
 
 
 def test_nvidia_smi_several(fixture):
-    gpus = eh.parse_nvidia_smi(fixture("nvidia/smi_several_t4_a10.txt"))
+    gpus = hw_gpu.parse_nvidia_smi(fixture("nvidia/smi_several_t4_a10.txt"))
     assert [(g["index"], g["name"], g["memory_mb"], g["compute_capability"]) for g in gpus] == [
         (0, "Tesla T4", 15360, "7.5"), (1, "Tesla T4", 15360, "7.5"), (2, "NVIDIA A10", 23028, "8.6"),
     ]
 
 
 def test_nvidia_smi_na_memory_becomes_none(fixture):
-    (gpu,) = eh.parse_nvidia_smi(fixture("nvidia/smi_na_memory_gb10.txt"))
+    (gpu,) = hw_gpu.parse_nvidia_smi(fixture("nvidia/smi_na_memory_gb10.txt"))
     assert gpu["memory_mb"] is None
     assert gpu["compute_capability"] == "12.1"
 
 
 @pytest.mark.parametrize("name", ["smi_error_no_driver.txt", "smi_no_devices.txt", "smi_legacy_compute_cap_invalid.txt"])
 def test_nvidia_smi_error_text_gives_no_gpu(fixture, name):
-    assert eh.parse_nvidia_smi(fixture("nvidia/" + name)) == []
+    assert hw_gpu.parse_nvidia_smi(fixture("nvidia/" + name)) == []
 
 
 def test_nvidia_smi_error_message_carries_rc_and_text(fixture):
-    message = eh.nvidia_smi_error(9, fixture("nvidia/smi_error_no_driver.txt"), "")
+    message = hw_gpu.nvidia_smi_error(9, fixture("nvidia/smi_error_no_driver.txt"), "")
     assert message.startswith("rc=9: NVIDIA-SMI has failed")
-    assert eh.nvidia_smi_error(0, fixture("nvidia/smi_one_rtx3060.txt"), "") is None
-    assert eh.nvidia_smi_error(0, "", "") == "rc=0: no output"
+    assert hw_gpu.nvidia_smi_error(0, fixture("nvidia/smi_one_rtx3060.txt"), "") is None
+    assert hw_gpu.nvidia_smi_error(0, "", "") == "rc=0: no output"
 
 
 def test_nvidia_smi_legacy_driver_fields(fixture):
-    assert eh.wants_legacy_fields(fixture("nvidia/smi_legacy_compute_cap_invalid.txt"), "")
-    (gpu,) = eh.parse_nvidia_smi(fixture("nvidia/smi_legacy_v100_without_compute_cap.txt"), eh.NVIDIA_SMI_FIELDS_LEGACY)
+    assert hw_gpu.wants_legacy_fields(fixture("nvidia/smi_legacy_compute_cap_invalid.txt"), "")
+    (gpu,) = hw_gpu.parse_nvidia_smi(fixture("nvidia/smi_legacy_v100_without_compute_cap.txt"), hw_gpu.NVIDIA_SMI_FIELDS_LEGACY)
     assert (gpu["name"], gpu["memory_mb"], gpu["driver"], gpu["compute_capability"]) == (
         "Tesla V100-SXM2-16GB", 16160, "470.182.03", None)
 
 
 def test_nvidia_smi_with_units_still_parses():
-    (gpu,) = eh.parse_nvidia_smi("0, Tesla T4, 15360 MiB, 535.183.01, 7.5\n")
+    (gpu,) = hw_gpu.parse_nvidia_smi("0, Tesla T4, 15360 MiB, 535.183.01, 7.5\n")
     assert gpu["memory_mb"] == 15360
 
 
 def test_nvidia_smi_argv():
-    assert eh.nvidia_smi_argv("/usr/bin/nvidia-smi") == [
+    assert hw_gpu.nvidia_smi_argv("/usr/bin/nvidia-smi") == [
         "/usr/bin/nvidia-smi", "--query-gpu=index,name,memory.total,driver_version,compute_cap",
         "--format=csv,noheader,nounits"]
 
 
 def test_proc_driver_nvidia(fixture):
-    info = eh.parse_nvidia_proc_information(fixture("nvidia/proc_gpus_0000_01_00.0_information.txt"))
+    info = hw_gpu.parse_nvidia_proc_information(fixture("nvidia/proc_gpus_0000_01_00.0_information.txt"))
     assert info == {"name": "NVIDIA GeForce RTX 3060", "bus": "0000:01:00.0",
                     "uuid": "GPU-8f2b1d3c-5a4e-6f70-8192-a3b4c5d6e7f8", "minor": 0}
-    assert eh.parse_nvidia_proc_version(fixture("nvidia/proc_version.txt")) == "535.183.01"
-    assert eh.parse_nvidia_proc_version("") is None
+    assert hw_gpu.parse_nvidia_proc_version(fixture("nvidia/proc_version.txt")) == "535.183.01"
+    assert hw_gpu.parse_nvidia_proc_version("") is None
 
 
 def test_lspci_desktop_skips_intel_vga_and_nvidia_audio(fixture):
-    assert eh.parse_lspci_nvidia(fixture("lspci/desktop_rtx3060.txt")) == [
+    assert hw_gpu.parse_lspci_nvidia(fixture("lspci/desktop_rtx3060.txt")) == [
         {"bus": "01:00.0", "name": "NVIDIA GeForce RTX 3060 Lite Hash Rate", "device_id": "2504"}]
 
 
 def test_lspci_server_3d_controllers_with_domain(fixture):
-    devices = eh.parse_lspci_nvidia(fixture("lspci/server_2x_t4.txt"))
+    devices = hw_gpu.parse_lspci_nvidia(fixture("lspci/server_2x_t4.txt"))
     assert [(d["bus"], d["name"]) for d in devices] == [
         ("0000:17:00.0", "NVIDIA Tesla T4"), ("0000:ca:00.0", "NVIDIA Tesla T4")]
 
 
 def test_lspci_without_nvidia(fixture):
-    assert eh.parse_lspci_nvidia(fixture("lspci/no_nvidia_vm.txt")) == []
+    assert hw_gpu.parse_lspci_nvidia(fixture("lspci/no_nvidia_vm.txt")) == []
 
 
 def test_lspci_codename_only():
     line = "65:00.0 3D controller [0302]: NVIDIA Corporation Device [10de:2330] (rev a1)"
-    assert eh.parse_lspci_nvidia(line)[0]["name"] == "NVIDIA Device"
+    assert hw_gpu.parse_lspci_nvidia(line)[0]["name"] == "NVIDIA Device"
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,27 +228,27 @@ def test_lspci_codename_only():
     ],
 )
 def test_nv_tegra_release(fixture, name, release, board):
-    assert eh.parse_nv_tegra_release(fixture("jetson/" + name)) == {"l4t_release": release, "board": board}
+    assert hw_gpu.parse_nv_tegra_release(fixture("jetson/" + name)) == {"l4t_release": release, "board": board}
 
 
 def test_nv_tegra_release_not_one():
-    assert eh.parse_nv_tegra_release("PRETTY_NAME=Ubuntu\n") is None
+    assert hw_gpu.parse_nv_tegra_release("PRETTY_NAME=Ubuntu\n") is None
 
 
 def test_device_tree_model_strips_nul(fixture):
-    assert eh.parse_device_tree_model(fixture("jetson/device_tree_model_orin_nano.bin")) == (
+    assert hw_gpu.parse_device_tree_model(fixture("jetson/device_tree_model_orin_nano.bin")) == (
         "NVIDIA Jetson Orin Nano Developer Kit")
-    assert eh.parse_device_tree_model("\x00") is None
+    assert hw_gpu.parse_device_tree_model("\x00") is None
 
 
 def test_jetson_gpu_uses_ram_as_unified_memory():
-    gpu = eh.jetson_gpu("NVIDIA Jetson Orin Nano Developer Kit", 7620)
+    gpu = hw_gpu.jetson_gpu("NVIDIA Jetson Orin Nano Developer Kit", 7620)
     assert gpu["memory_mb"] == 7620 and gpu["unified_memory"] is True
     assert gpu["compute_capability"] == "8.7"  # Ampere GA10B
     assert gpu["name"] == "NVIDIA Jetson Orin integrated GPU"
-    assert eh.jetson_compute_capability("NVIDIA Jetson Xavier NX Developer Kit") == "7.2"
-    assert eh.jetson_compute_capability("NVIDIA Jetson Nano Developer Kit") == "5.3"
-    assert eh.jetson_compute_capability("NVIDIA Jetson AGX Thor Developer Kit") is None
+    assert hw_gpu.jetson_compute_capability("NVIDIA Jetson Xavier NX Developer Kit") == "7.2"
+    assert hw_gpu.jetson_compute_capability("NVIDIA Jetson Nano Developer Kit") == "5.3"
+    assert hw_gpu.jetson_compute_capability("NVIDIA Jetson AGX Thor Developer Kit") is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,14 +269,14 @@ def test_jetson_gpu_uses_ram_as_unified_memory():
     ],
 )
 def test_parse_os_release(fixture, name, expected):
-    parsed = eh.parse_os_release(fixture("os-release/" + name))
+    parsed = hw_system.parse_os_release(fixture("os-release/" + name))
     assert (parsed["id"], parsed["family"], parsed["version_id"], parsed["codename"], parsed["pretty_name"]) == expected
 
 
 def test_os_release_unknown_distribution_uses_id_like():
-    parsed = eh.parse_os_release('ID=pop\nID_LIKE="ubuntu debian"\nVERSION_ID="22.04"\n')
+    parsed = hw_system.parse_os_release('ID=pop\nID_LIKE="ubuntu debian"\nVERSION_ID="22.04"\n')
     assert parsed["family"] == "Debian"
-    assert eh.parse_os_release("ID=plan9\n")["family"] is None
+    assert hw_system.parse_os_release("ID=plan9\n")["family"] is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,25 +285,25 @@ def test_os_release_unknown_distribution_uses_id_like():
 
 
 def test_container_systemd_detect_virt_wins():
-    assert eh.detect_container(sdv_container="none\n", dockerenv=True) == ("none", "systemd-detect-virt")
-    assert eh.detect_container(sdv_container="docker\n") == ("docker", "systemd-detect-virt")
+    assert hw_system.detect_container(sdv_container="none\n", dockerenv=True) == ("none", "systemd-detect-virt")
+    assert hw_system.detect_container(sdv_container="docker\n") == ("docker", "systemd-detect-virt")
 
 
 def test_container_marker_files():
-    assert eh.detect_container(containerenv=True, dockerenv=True) == ("podman", "/run/.containerenv")
-    assert eh.detect_container(dockerenv=True) == ("docker", "/.dockerenv")
+    assert hw_system.detect_container(containerenv=True, dockerenv=True) == ("podman", "/run/.containerenv")
+    assert hw_system.detect_container(dockerenv=True) == ("docker", "/.dockerenv")
 
 
 def test_container_pid1_environ(fixture):
-    assert eh.detect_container(pid1_environ=fixture("virt/proc1_environ_podman.bin"))[0] == "podman"
-    assert eh.detect_container(pid1_environ=fixture("virt/proc1_environ_lxc.bin"))[0] == "lxc"
+    assert hw_system.detect_container(pid1_environ=fixture("virt/proc1_environ_podman.bin"))[0] == "podman"
+    assert hw_system.detect_container(pid1_environ=fixture("virt/proc1_environ_lxc.bin"))[0] == "lxc"
 
 
 def test_container_pid1_cgroup(fixture):
-    assert eh.detect_container(pid1_cgroup=fixture("virt/proc1_cgroup_docker_v1.txt")) == ("docker", "/proc/1/cgroup")
-    assert eh.detect_container(pid1_cgroup=fixture("virt/proc1_cgroup_kubepods_v2.txt"))[0] == "container-other"
-    assert eh.detect_container(pid1_cgroup=fixture("virt/proc1_cgroup_host_v2.txt"))[0] == "none"
-    assert eh.detect_container() == ("none", "no container markers")
+    assert hw_system.detect_container(pid1_cgroup=fixture("virt/proc1_cgroup_docker_v1.txt")) == ("docker", "/proc/1/cgroup")
+    assert hw_system.detect_container(pid1_cgroup=fixture("virt/proc1_cgroup_kubepods_v2.txt"))[0] == "container-other"
+    assert hw_system.detect_container(pid1_cgroup=fixture("virt/proc1_cgroup_host_v2.txt"))[0] == "none"
+    assert hw_system.detect_container() == ("none", "no container markers")
 
 
 @pytest.mark.parametrize(
@@ -320,14 +322,14 @@ def test_container_pid1_cgroup(fixture):
     ],
 )
 def test_vm_from_dmi(vendor, product, vm):
-    assert eh.detect_vm(dmi_vendor=vendor, dmi_product=product)[0] == vm
+    assert hw_system.detect_vm(dmi_vendor=vendor, dmi_product=product)[0] == vm
 
 
 def test_vm_order_of_evidence():
-    assert eh.detect_vm(sdv_vm="kvm\n", dmi_vendor="VMware, Inc.") == ("kvm", "systemd-detect-virt")
-    assert eh.detect_vm(sdv_vm="none\n", cpu_hypervisor_flag=True) == ("none", "systemd-detect-virt")
-    assert eh.detect_vm(cpu_hypervisor_flag=True) == ("unknown", "cpuinfo hypervisor flag")
-    assert eh.detect_vm() == ("none", "no VM markers")
+    assert hw_system.detect_vm(sdv_vm="kvm\n", dmi_vendor="VMware, Inc.") == ("kvm", "systemd-detect-virt")
+    assert hw_system.detect_vm(sdv_vm="none\n", cpu_hypervisor_flag=True) == ("none", "systemd-detect-virt")
+    assert hw_system.detect_vm(cpu_hypervisor_flag=True) == ("unknown", "cpuinfo hypervisor flag")
+    assert hw_system.detect_vm() == ("none", "no VM markers")
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,14 +339,14 @@ def test_vm_order_of_evidence():
 
 def test_nearest_existing_ancestor(tmp_path):
     (tmp_path / "var" / "lib").mkdir(parents=True)
-    assert eh.nearest_existing(str(tmp_path / "var" / "lib" / "edgeai" / "models")) == str(tmp_path / "var" / "lib")
-    assert eh.nearest_existing(str(tmp_path)) == str(tmp_path)
+    assert hw_system.nearest_existing(str(tmp_path / "var" / "lib" / "edgeai" / "models")) == str(tmp_path / "var" / "lib")
+    assert hw_system.nearest_existing(str(tmp_path)) == str(tmp_path)
 
 
 def test_disk_usage_matches_statvfs(tmp_path):
     import os
 
     stats = os.statvfs(str(tmp_path))
-    usage = eh.disk_usage(str(tmp_path))
+    usage = hw_system.disk_usage(str(tmp_path))
     assert usage["free_mb"] == stats.f_bavail * stats.f_frsize // 2**20
     assert usage["total_mb"] >= usage["free_mb"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils import edge_hardware as eh
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils import edge_hw_override as hw_override
 
 
 class FakeRunner:
@@ -198,7 +199,7 @@ DETECTED = {
 
 
 def test_override_deep_merges_and_records_leaves():
-    merged = eh.apply_override(DETECTED, {"memory": {"total_mb": 4096}, "cpu": {"cores": 4}, "arch": "aarch64"})
+    merged = hw_override.apply_override(DETECTED, {"memory": {"total_mb": 4096}, "cpu": {"cores": 4}, "arch": "aarch64"})
     assert merged["memory"]["total_mb"] == 4096
     assert merged["cpu"]["cores"] == 4 and merged["cpu"]["threads"] == 2  # untouched sibling kept
     assert merged["arch"] == "aarch64"
@@ -210,35 +211,35 @@ def test_override_deep_merges_and_records_leaves():
 
 def test_override_available_below_total_is_kept():
     facts = dict(DETECTED, memory={"total_mb": 24105, "available_mb": 3000})
-    merged = eh.apply_override(facts, {"memory": {"total_mb": 8192}})
+    merged = hw_override.apply_override(facts, {"memory": {"total_mb": 8192}})
     assert merged["memory"]["available_mb"] == 3000
     assert merged["simulated"] == ["memory.total_mb"]
 
 
 def test_override_gpus_replaced_whole_and_filled():
-    merged = eh.apply_override(DETECTED, {"gpus": [{"name": "NVIDIA L4", "memory_mb": 23034, "compute_capability": 8.9}]})
+    merged = hw_override.apply_override(DETECTED, {"gpus": [{"name": "NVIDIA L4", "memory_mb": 23034, "compute_capability": 8.9}]})
     assert merged["gpus"] == [{
         "index": 0, "name": "NVIDIA L4", "vendor": "nvidia", "memory_mb": 23034, "driver": None,
         "compute_capability": "8.9", "unified_memory": False, "source": "override"}]
     assert merged["simulated"] == ["gpus"]
-    assert eh.apply_override(dict(DETECTED, gpus=[{"index": 0}]), {"gpus": []})["gpus"] == []
+    assert hw_override.apply_override(dict(DETECTED, gpus=[{"index": 0}]), {"gpus": []})["gpus"] == []
 
 
 def test_override_jetson_from_nothing():
-    merged = eh.apply_override(DETECTED, {"jetson": {"model": "NVIDIA Jetson Orin Nano Developer Kit", "l4t_release": "36.4.0"}})
+    merged = hw_override.apply_override(DETECTED, {"jetson": {"model": "NVIDIA Jetson Orin Nano Developer Kit", "l4t_release": "36.4.0"}})
     assert merged["jetson"]["l4t_release"] == "36.4.0"
     assert merged["simulated"] == ["jetson.l4t_release", "jetson.model"]
 
 
 def test_override_virtualization_marks_source():
-    merged = eh.apply_override(DETECTED, {"virtualization": {"vm": "none"}})
+    merged = hw_override.apply_override(DETECTED, {"virtualization": {"vm": "none"}})
     assert merged["virtualization"]["vm_source"] == "override"
     assert merged["virtualization"]["container_source"] == "/.dockerenv"
 
 
 def test_empty_override_is_a_no_op():
-    assert eh.apply_override(DETECTED, {}) == DETECTED
-    assert eh.apply_override(DETECTED, None)["simulated"] == []
+    assert hw_override.apply_override(DETECTED, {}) == DETECTED
+    assert hw_override.apply_override(DETECTED, None)["simulated"] == []
 
 
 @pytest.mark.parametrize(
@@ -259,6 +260,6 @@ def test_empty_override_is_a_no_op():
     ],
 )
 def test_override_errors_name_the_key(override, message):
-    with pytest.raises(eh.OverrideError) as excinfo:
-        eh.apply_override(DETECTED, override)
+    with pytest.raises(hw_override.OverrideError) as excinfo:
+        hw_override.apply_override(DETECTED, override)
     assert message in str(excinfo.value)
