@@ -27,6 +27,7 @@ from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils.deployment_tables
     MODEL_CATALOG,
     DEFAULT_MODEL,
     GEOMETRY_KEYS,
+    RUNTIME_MB,
 )
 
 
@@ -158,9 +159,14 @@ def no_fit_reason(engine: str, variant_key: str, weights: int, runtime: int, per
 
 
 def plan_in_ram(plan: dict[str, Any], hardware: dict[str, Any], engine_defaults: dict[str, Any],
-                prefs: dict[str, Any], catalog: dict[str, Any], engine_key: str, runtime: int) -> tuple | None:
-    """Shared fit for engines that live in RAM; returns (variant_key, variant, ctx, seqs) or None."""
+                prefs: dict[str, Any], catalog: dict[str, Any], engine_key: str) -> tuple | None:
+    """Shared fit for engines that live in RAM (``engine_key``: ``ollama``, ``onnx`` or ``vllm_cpu``).
+
+    Sets the plan's device, variant, quantization and memory budget and returns
+    (variant_key, variant, ctx, seqs), or refuses the plan and returns None.
+    """
     plan["device"] = "cpu"
+    runtime = prefs["runtime_mb"] if prefs["runtime_mb"] is not None else RUNTIME_MB[engine_key]
     capacity = _ram_capacity(hardware, prefs)
     if capacity is None:
         refuse(plan, "memory: total RAM is unknown, so no memory budget can be checked")
@@ -177,6 +183,7 @@ def plan_in_ram(plan: dict[str, Any], hardware: dict[str, Any], engine_defaults:
             plan["memory_budget"] = budget_dict(variant["weights_mb"], per_token, fitted[0], fitted[1], runtime, capacity,
                                                 "ram")
             note_reduced_context(plan, engine_key.split("_")[0], context, fitted[0])
+            plan.update(variant=key, quantization=variant["quantization"])
             return key, variant, fitted[0], fitted[1]
         last = (key, variant, per_token)
     if last:

@@ -26,7 +26,6 @@ from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils.deployment_profil
 from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils.deployment_tables import (
     ENGINES,
     PROFILE_ENGINES,
-    RUNTIME_MB,
 )
 from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils.deployment_vllm import plan_vllm
 
@@ -103,12 +102,10 @@ def slm_engine_plan(hardware: Any, profile_result: Any, preferences: Any = None,
 def _plan_ollama(plan: dict[str, Any], hardware: dict[str, Any], engine_defaults: dict[str, Any],
                  prefs: dict[str, Any], catalog: dict[str, Any]) -> None:
     """Ollama: num_ctx x num_parallel of f16 KV cache beside the GGUF weights, in RAM."""
-    runtime = prefs["runtime_mb"] if prefs["runtime_mb"] is not None else RUNTIME_MB["ollama"]
-    chosen = plan_in_ram(plan, hardware, engine_defaults, prefs, catalog, "ollama", runtime)
+    chosen = plan_in_ram(plan, hardware, engine_defaults, prefs, catalog, "ollama")
     if not chosen:
         return
     key, variant, ctx, seqs = chosen
-    plan.update(variant=key, quantization=variant["quantization"])
     plan["settings"] = {
         "model_tag": variant.get("tag", catalog["name"]), "num_ctx": ctx, "num_parallel": seqs,
         "keep_alive": prefs["keep_alive"] or engine_defaults["keep_alive"], "max_loaded_models": 1,
@@ -123,14 +120,12 @@ def _plan_ollama(plan: dict[str, Any], hardware: dict[str, Any], engine_defaults
 def _plan_onnx(plan: dict[str, Any], hardware: dict[str, Any], engine_defaults: dict[str, Any],
                prefs: dict[str, Any], catalog: dict[str, Any]) -> None:
     """The project's ONNX Runtime GenAI engine: int4 weights and an fp32 KV cache of max_length x concurrency."""
-    runtime = prefs["runtime_mb"] if prefs["runtime_mb"] is not None else RUNTIME_MB["onnx"]
-    chosen = plan_in_ram(plan, hardware, engine_defaults, prefs, catalog, "onnx", runtime)
+    chosen = plan_in_ram(plan, hardware, engine_defaults, prefs, catalog, "onnx")
     if not chosen:
         return
-    key, variant, ctx, seqs = chosen
+    _key, _variant, ctx, seqs = chosen
     cpu = hardware.get("cpu") or {}
     cores = cpu.get("cores") or cpu.get("threads") or 1
-    plan.update(variant=key, quantization=variant["quantization"])
     plan["settings"] = {"threads": max(1, min(cores, prefs["max_threads"])), "max_length": ctx, "concurrency": seqs}
 
 

@@ -47,12 +47,10 @@ def plan_vllm(plan: dict[str, Any], hardware: dict[str, Any], engine_defaults: d
                f"newer and known VRAM, and this host has none; set the engine preference allow_vllm_cpu: true "
                f"to run the vLLM CPU build instead")
         return
-    runtime = prefs["runtime_mb"] if prefs["runtime_mb"] is not None else RUNTIME_MB["vllm_cpu"]
-    chosen = plan_in_ram(plan, hardware, engine_defaults, prefs, catalog, "vllm_cpu", runtime)
+    chosen = plan_in_ram(plan, hardware, engine_defaults, prefs, catalog, "vllm_cpu")
     if not chosen:
         return
-    key, variant, ctx, seqs = chosen
-    plan.update(variant=key, quantization=variant["quantization"])
+    _key, variant, ctx, seqs = chosen
     kv = plan["memory_budget"]["kv_cache_mb"]
     plan["settings"] = {
         "device": "cpu", "max_model_len": ctx, "max_num_seqs": seqs, "dtype": variant.get("dtype", "bfloat16"),
