@@ -359,6 +359,24 @@ class OllamaClient:
                 result.prompt_tokens = int(data["prompt_eval_count"])
 
 
+#: Argument spec of the options in the ``edgeai.slm_fleet.engine_connection`` doc fragment.
+CONNECTION_ARGUMENT_SPEC = dict(
+    url=dict(type="str", required=True),
+    api=dict(type="str", choices=[OPENAI, OLLAMA], default=OPENAI),
+    api_key=dict(type="str", no_log=True),
+    validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
+    use_proxy=dict(type="bool", default=False),
+)
+
+
+def client_from_params(params: Dict[str, Any], timeout: float, **transport_args: Any) -> Any:
+    """The client for a module's connection options (see CONNECTION_ARGUMENT_SPEC)."""
+    return make_client(params["api"], params["url"], api_key=params["api_key"], timeout=timeout,
+                       validate_certs=params["validate_certs"], ca_path=params["ca_path"],
+                       use_proxy=params["use_proxy"], **transport_args)
+
+
 def make_client(api: str, url: str, **transport_args: Any) -> Any:
     """An :class:`OpenAIClient` or :class:`OllamaClient` for ``url``."""
     if api not in APIS:

@@ -21,25 +21,9 @@ description:
     it, else a versioned C(Server) or C(x-engine-version) header, else null).
   - Never changes anything on the host. Uses only the Python standard library.
 options:
-  url:
-    description: Base URL of the engine, without C(/v1), for example C(http://127.0.0.1:8000).
-    type: str
-    required: true
-  api:
-    description:
-      - V(openai) for vLLM and the project's ONNX engine (OpenAI-compatible), V(ollama) for Ollama's
-        native API.
-    type: str
-    choices: [openai, ollama]
-    default: openai
   expected_model:
     description:
       - Model that must be listed as served (the id requests use as C(model)). Omit to skip the check.
-    type: str
-  api_key:
-    description:
-      - Bearer key for engines started with C(--api-key) (vLLM guards only C(/v1/*) with it).
-        Never logged or returned.
     type: str
   start_period:
     description:
@@ -55,19 +39,6 @@ options:
     description: Timeout in seconds for each HTTP request.
     type: float
     default: 10
-  validate_certs:
-    description: Verify the TLS certificate for C(https) URLs.
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle (PEM) to verify the engine's certificate with.
-    type: path
-  use_proxy:
-    description:
-      - Use C(http_proxy)/C(https_proxy) from the environment. Off by default, because edge engines
-        are on the site network and a proxy in between is a common cause of false failures.
-    type: bool
-    default: false
   fail_on_unhealthy:
     description: Fail the task when the status is not V(healthy). With V(false) the result is only reported.
     type: bool
@@ -75,6 +46,8 @@ options:
 notes:
   - Supports check mode (it only reads).
   - "Runs wherever the task runs; to probe from the control node use C(delegate_to: localhost)."
+extends_documentation_fragment:
+  - edgeai.slm_fleet.engine_connection
 author:
   - edgeai.slm_fleet developers (@edgeai)
 """
@@ -155,21 +128,16 @@ url:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import make_client
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import CONNECTION_ARGUMENT_SPEC, client_from_params
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_health_core import HEALTHY, check_health
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import redact_url
 
 ARGUMENT_SPEC = dict(
-    url=dict(type="str", required=True),
-    api=dict(type="str", choices=["openai", "ollama"], default="openai"),
+    CONNECTION_ARGUMENT_SPEC,
     expected_model=dict(type="str"),
-    api_key=dict(type="str", no_log=True),
     start_period=dict(type="float", default=120.0),
     interval=dict(type="float", default=2.0),
     timeout=dict(type="float", default=10.0),
-    validate_certs=dict(type="bool", default=True),
-    ca_path=dict(type="path"),
-    use_proxy=dict(type="bool", default=False),
     fail_on_unhealthy=dict(type="bool", default=True),
 )
 
@@ -183,9 +151,7 @@ def main() -> None:
     for key in ("start_period", "interval", "timeout"):
         if p[key] < 0 or (key != "start_period" and p[key] == 0):
             module.fail_json(msg="%s must be a positive number of seconds; got %s" % (key, p[key]))
-    client = make_client(p["api"], p["url"], api_key=p["api_key"], timeout=p["timeout"],
-                         validate_certs=p["validate_certs"], ca_path=p["ca_path"], use_proxy=p["use_proxy"],
-                         retries=2)
+    client = client_from_params(p, p["timeout"], retries=2)
     result = check_health(client, p["api"], p["expected_model"], start_period=p["start_period"],
                           interval=p["interval"])
     result.update(changed=False, api=p["api"], url=redact_url(p["url"]))

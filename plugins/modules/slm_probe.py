@@ -28,15 +28,6 @@ description:
     vLLM's C(phi4_mini_json) tool parser only finds tool calls in non-streamed replies.
   - Never changes anything on the host. Uses only the Python standard library.
 options:
-  url:
-    description: Base URL of the engine, without C(/v1), for example C(http://127.0.0.1:8000).
-    type: str
-    required: true
-  api:
-    description: V(openai) for vLLM and the ONNX engine, V(ollama) for Ollama's native API.
-    type: str
-    choices: [openai, ollama]
-    default: openai
   engine:
     description:
       - Engine label of this host (for example V(vllm), V(ollama), V(onnx)). Matched, together with
@@ -46,9 +37,6 @@ options:
     description: Model to ask (the served id, for example C(microsoft/Phi-4-mini-instruct) or C(phi4-mini)).
     type: str
     required: true
-  api_key:
-    description: Bearer key for engines started with C(--api-key). Never logged or returned.
-    type: str
   checks:
     description:
       - List of check definitions, for example C(lookup('file', 'suites/seed_reasoning.yml') | from_yaml)
@@ -87,23 +75,14 @@ options:
         that batch (vLLM) or have parallel slots (Ollama C(OLLAMA_NUM_PARALLEL)).
     type: int
     default: 1
-  validate_certs:
-    description: Verify the TLS certificate for C(https) URLs.
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle (PEM) to verify the engine's certificate with.
-    type: path
-  use_proxy:
-    description: Use proxies from the environment (off by default, see M(edgeai.slm_fleet.slm_health)).
-    type: bool
-    default: false
 notes:
   - Supports check mode (it only asks questions).
   - "The V(code) sandbox runs on the host that runs the module: a subprocess with a wall-clock limit,
     rlimits, a scratch directory and, where C(unshare) works, no network namespace access and the
     C(nobody) user. Each result's C(details.isolation) names the layers in force; see
     C(docs/verify_checks.md) for exactly what is and is not isolated."
+extends_documentation_fragment:
+  - edgeai.slm_fleet.engine_connection
 author:
   - edgeai.slm_fleet developers (@edgeai)
 """
@@ -255,16 +234,14 @@ duration_s:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_check_schema import validate_checks
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import make_client
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import CONNECTION_ARGUMENT_SPEC, client_from_params
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import redact_url
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_probe_core import run_suite, summary_line
 
 ARGUMENT_SPEC = dict(
-    url=dict(type="str", required=True),
-    api=dict(type="str", choices=["openai", "ollama"], default="openai"),
+    CONNECTION_ARGUMENT_SPEC,
     engine=dict(type="str"),
     model=dict(type="str", required=True),
-    api_key=dict(type="str", no_log=True),
     checks=dict(type="list", elements="dict", required=True),
     system_prompt=dict(type="str"),
     pass_threshold=dict(type="float", default=0.8, no_log=False),
@@ -273,9 +250,6 @@ ARGUMENT_SPEC = dict(
     max_tokens=dict(type="int", default=768, no_log=False),
     temperature=dict(type="float", default=0.0),
     concurrency=dict(type="int", default=1),
-    validate_certs=dict(type="bool", default=True),
-    ca_path=dict(type="path"),
-    use_proxy=dict(type="bool", default=False),
 )
 
 
@@ -294,8 +268,7 @@ def main() -> None:
     if problems:
         module.fail_json(msg="invalid slm_probe input (%d problem%s): %s" % (
             len(problems), "" if len(problems) == 1 else "s", " | ".join(problems)), problems=problems)
-    client = make_client(p["api"], p["url"], api_key=p["api_key"], timeout=p["timeout"],
-                         validate_certs=p["validate_certs"], ca_path=p["ca_path"], use_proxy=p["use_proxy"])
+    client = client_from_params(p, p["timeout"])
     result = run_suite(client, p["model"], p["checks"], labels=[p["api"], p["engine"] or p["api"]],
                        max_tokens=p["max_tokens"], temperature=p["temperature"], timeout=p["timeout"],
                        concurrency=p["concurrency"], system=p["system_prompt"], pass_threshold=p["pass_threshold"])
