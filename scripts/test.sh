@@ -49,7 +49,7 @@ syntax_check() {
 }
 
 stage yamllint yamllint -s .
-stage ansible-lint ansible-lint
+stage ansible-lint ansible-lint --strict  # warnings fail too: the production profile must pass, not just "min"
 stage syntax-check syntax_check
 stage ansible-test-sanity scripts/ansible-test-sanity.sh
 [ "$only" = lint ] && finish 0
