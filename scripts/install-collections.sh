@@ -23,12 +23,15 @@ if [ -f "$stamp" ]; then
 fi
 wheels=.cache/wheels
 mkdir -p "$wheels"
-whl=$(ls "$wheels"/ansible-"$ANSIBLE_BUNDLE_VERSION"-*.whl 2>/dev/null | head -n1 || true)
-if [ -z "$whl" ]; then
+shopt -s nullglob
+found=("$wheels"/ansible-"$ANSIBLE_BUNDLE_VERSION"-*.whl)
+if [ ${#found[@]} -eq 0 ]; then
   echo "[collections] downloading ansible==$ANSIBLE_BUNDLE_VERSION (the community bundle wheel)"
   "$PIP" download --quiet --no-deps --dest "$wheels" "ansible==$ANSIBLE_BUNDLE_VERSION"
-  whl=$(ls "$wheels"/ansible-"$ANSIBLE_BUNDLE_VERSION"-*.whl | head -n1)
+  found=("$wheels"/ansible-"$ANSIBLE_BUNDLE_VERSION"-*.whl)
 fi
+[ ${#found[@]} -gt 0 ] || { echo "[collections] no ansible-$ANSIBLE_BUNDLE_VERSION wheel in $wheels after download" >&2; exit 1; }
+whl=${found[0]}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Python's zipfile rather than unzip(1), which a fresh machine may lack.

@@ -2,10 +2,11 @@
 # The test suite behind `make test` (and `make lint` with the argument `lint`).
 # One progress line per stage with its duration; a summary at the end; non-zero on failure.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" MOLECULE_GLOB='molecule/*/molecule.yml'
 # Tests that would skip without a tool must run here: make test installs the tools.
 export SLM_REQUIRE_CHROMIUM=1
+[ "${1:-all}" = all ] && export SLM_REQUIRE_SHELLCHECK=1
 mkdir -p artifacts/logs
 only=${1:-all}
 summary=()
@@ -36,6 +37,7 @@ finish() {
   exit "$1"
 }
 
+# shellcheck disable=SC2317  # called through stage()
 syntax_check() {
   local pb
   for pb in site.yml playbooks/*.yml lab/*.yml tests/integration/playbooks/*.yml; do
