@@ -10,23 +10,15 @@ Exit codes: 0 printed, 2 no readable report in REPORT_DIR.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
+# collections/ansible_collections/edgeai/slm_fleet links back to this repository (make collections).
+sys.path.insert(0, str(REPO / "collections"))
 
-
-def _report_module() -> ModuleType:
-    """The collection's report code (standard library only), loaded from its file."""
-    path = REPO / "plugins/module_utils/slm_report.py"
-    spec = importlib.util.spec_from_file_location("slm_report", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_report import summary_lines  # noqa: E402  # pylint: disable=wrong-import-position
 
 
 def main(argv: list[str]) -> int:
@@ -34,7 +26,7 @@ def main(argv: list[str]) -> int:
     json_path, html_path = report_dir / "site_report.json", report_dir / "site_report.html"
     try:
         report = json.loads(json_path.read_text(encoding="utf-8"))
-        lines = _report_module().summary_lines(report)
+        lines = summary_lines(report)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"site-summary: no readable site report at {json_path} ({exc}); "
               "run playbooks/verify.yml for the site first", file=sys.stderr)

@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.." || exit 2
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" MOLECULE_GLOB='molecule/*/molecule.yml'
 # Tests that would skip without a tool must run here: make test installs the tools.
 export SLM_REQUIRE_CHROMIUM=1
-[ "${1:-all}" = all ] && export SLM_REQUIRE_SHELLCHECK=1
 mkdir -p artifacts/logs
 only=${1:-all}
+[ "$only" = all ] && export SLM_REQUIRE_SHELLCHECK=1
 summary=()
 started=$(date +%s)
 
