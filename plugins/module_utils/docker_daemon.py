@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Validation and merging of Docker's ``daemon.json`` (pure functions, stdlib only).
 
 dockerd refuses to start when ``daemon.json`` holds an unknown key or a value of the wrong

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright (c) edgeai.slm_fleet developers
+# Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Hardware discovery for edge hosts: the collector over the pure parsers of ``edge_hw_*``.

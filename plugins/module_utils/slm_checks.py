@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Judge one reply against one check: numeric, regex, contains, not_contains, code, tool_call.
 
 :func:`judge` takes a validated check (see :mod:`slm_check_schema`) and the engine's reply

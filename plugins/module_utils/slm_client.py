@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Engine API clients: OpenAI-compatible (vLLM, the project's ONNX engine) and Ollama native.
 
 Stdlib only (see :mod:`slm_http` for transport, retries, TLS and the API key).

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Find the FINAL numeric answer in a model's free-text reply.
 
 A reply to "how long would the journey take?" mentions many numbers (240 km, 3 hours, 80 km/h,

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """HTTP transport shared by the engine API clients (stdlib only).
 
 Runs on the controller or on target hosts (Python 3.8+), so it uses ``urllib`` only.

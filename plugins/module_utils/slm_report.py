@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Site report: per-host health + probe results -> ``site_report.json`` and a static HTML page.
 
 The HTML page has no external assets (inline CSS, inline SVG, no scripts): it opens offline,

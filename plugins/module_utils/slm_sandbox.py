@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run model-written Python against test expressions, in a subprocess with limits.
 
 Threat model: the code comes from our own model answering a coding prompt. It may be wrong,

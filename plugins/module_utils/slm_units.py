@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Units understood by the ``numeric`` check: families, aliases and conversion factors.
 
 Each unit belongs to a family and converts to the family's base unit by a factor. Two units

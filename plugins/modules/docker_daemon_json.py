@@ -2,6 +2,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Merge keys into Docker's daemon.json without clobbering keys written by others."""
 
 from __future__ import absolute_import, division, print_function

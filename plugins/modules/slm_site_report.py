@@ -2,6 +2,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: render the site report (JSON + static HTML) from per-host verify results."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_sandbox impor
 from openai_script_server import ScriptedOpenAIServer
 from seed_replies import CORRECT, WRONG
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 SUITE = REPO / "roles/verify/files/suites/seed_reasoning.yml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 

@@ -15,7 +15,7 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_checks import
 )
 import seed_replies
 
-SUITE = Path(__file__).resolve().parents[3] / "roles/verify/files/suites/seed_reasoning.yml"
+SUITE = Path(__file__).resolve().parents[4] / "roles/verify/files/suites/seed_reasoning.yml"
 
 
 @pytest.fixture(scope="module")

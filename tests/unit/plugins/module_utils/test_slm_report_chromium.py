@@ -19,7 +19,7 @@ import pytest
 
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_report import build_report, write_report
 
-ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts" / "site_report"
+ARTIFACTS = Path(__file__).resolve().parents[4] / "artifacts" / "site_report"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-extensions", "--hide-scrollbars", "--mute-audio"]
