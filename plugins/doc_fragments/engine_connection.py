@@ -26,8 +26,14 @@ options:
   api_key:
     description:
       - Bearer key for engines started with C(--api-key) (vLLM guards only C(/v1/*) with it).
-        Never logged or returned.
+        Never logged or returned. Mutually exclusive with O(api_key_file).
     type: str
+  api_key_file:
+    description:
+      - Path, on the host the module runs on, of a file holding the key (for example the C(api_key_file) of
+        the host's engine record, see M(edgeai.slm_fleet.slm_endpoint)). Read by the module, so the key never
+        passes through the controller, a command line or the task's arguments.
+    type: path
   validate_certs:
     description: Verify the TLS certificate for C(https) URLs.
     type: bool

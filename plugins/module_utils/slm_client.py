@@ -365,15 +365,41 @@ CONNECTION_ARGUMENT_SPEC = dict(
     url=dict(type="str", required=True),
     api=dict(type="str", choices=[OPENAI, OLLAMA], default=OPENAI),
     api_key=dict(type="str", no_log=True),
+    api_key_file=dict(type="path"),
     validate_certs=dict(type="bool", default=True),
     ca_path=dict(type="path"),
     use_proxy=dict(type="bool", default=False),
 )
 
 
+#: Pairs of CONNECTION_ARGUMENT_SPEC options a module must refuse together.
+CONNECTION_MUTUALLY_EXCLUSIVE = [("api_key", "api_key_file")]
+
+
+def api_key_from_params(params: Dict[str, Any]) -> Optional[str]:
+    """The API key from ``api_key`` or from the file ``api_key_file`` names (read on the host).
+
+    Raises ValueError with a readable message (never the key) when the file cannot be used.
+    """
+    path = params.get("api_key_file")
+    if not path:
+        return params.get("api_key") or None
+    try:
+        with open(path) as handle:
+            key = handle.read().strip()
+    except (IOError, OSError) as exc:
+        raise ValueError("api_key_file %s cannot be read: %s" % (path, exc.strerror or exc))
+    if not key:
+        raise ValueError("api_key_file %s is empty" % path)
+    return key
+
+
 def client_from_params(params: Dict[str, Any], timeout: float, **transport_args: Any) -> Any:
-    """The client for a module's connection options (see CONNECTION_ARGUMENT_SPEC)."""
-    return make_client(params["api"], params["url"], api_key=params["api_key"], timeout=timeout,
+    """The client for a module's connection options (see CONNECTION_ARGUMENT_SPEC).
+
+    Raises ValueError when ``api_key_file`` cannot be read.
+    """
+    return make_client(params["api"], params["url"], api_key=api_key_from_params(params), timeout=timeout,
                        validate_certs=params["validate_certs"], ca_path=params["ca_path"],
                        use_proxy=params["use_proxy"], **transport_args)
 

@@ -64,6 +64,7 @@ def host_row(entry: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "host": str(entry.get("host")),
         "group": entry.get("group"), "profile": entry.get("profile"), "engine": entry.get("engine"),
+        "engine_label": entry.get("engine_label") or None, "release": entry.get("release") or None,
         "verdict": verdict,
         "health": health_status or "not run",
         "health_reason": health.get("reason") or health.get("msg"),
@@ -97,11 +98,17 @@ def build_report(hosts: List[Dict[str, Any]], site: str, title: Optional[str] = 
     }
 
 
+def engine_text(row: Dict[str, Any]) -> str:
+    """'ollama (Ollama API emulator)': the engine, and what serves it when the record says."""
+    engine = str(row.get("engine") or "")
+    return "%s (%s)" % (engine, row["engine_label"]) if engine and row.get("engine_label") else engine
+
+
 def summary_lines(report: Dict[str, Any]) -> List[str]:
     """One line per host, for the end of ``make demo``."""
     out = []
     for r in report["hosts"]:
-        plan = "/".join(str(x) for x in (r["group"], r["profile"], r["engine"]) if x)
+        plan = "/".join(str(x) for x in (r["group"], r["profile"], engine_text(r)) if x)
         parts = ["health %s" % r["health"]]
         if r["pass_rate"] is not None:
             parts.append("%s/%s checks passed (%d%%)" % (r["passed_count"], r["counted"], round(r["pass_rate"] * 100)))
@@ -208,6 +215,8 @@ def render_html(report: Dict[str, Any], generated_at: str) -> str:
         if r["pass_rate"] is not None:
             rate = "%d%% (%s/%s)" % (round(r["pass_rate"] * 100), r["passed_count"], r["counted"])
         fails = "".join("<li><b>%s</b>: %s</li>" % (e(f["name"]), e(f["reason"])) for f in r["failures"])
+        if r.get("release"):
+            fails += "<li><b>release</b>: %s</li>" % e(r["release"])
         if r.get("note"):
             fails += "<li><b>note</b>: %s</li>" % e(r["note"])
         if r.get("simulated"):
@@ -217,7 +226,7 @@ def render_html(report: Dict[str, Any], generated_at: str) -> str:
             '<td class="%s" title="%s">%s</td><td class="num">%s</td><td class="num">%s</td><td class="num">%s</td>'
             '<td class="num">%s</td><td class="fails">%s</td></tr>' % (
                 e(r["verdict"]), e(r["host"]), e(r["host"]), e(r["group"] or "–"), e(r["profile"] or "–"),
-                e(r["engine"] or "–"), e(r["verdict"]), e(r["verdict"].replace("_", " ")),
+                e(engine_text(r) or "–"), e(r["verdict"]), e(r["verdict"].replace("_", " ")),
                 {"healthy": "ok", "not run": "not_run"}.get(r["health"], "failed"), e(r["health_reason"] or ""),
                 e(r["health"]), e(rate), e(_fmt(r["latency_p50_s"], " s")), e(_fmt(r["ttft_p50_s"], " s")),
                 e(_fmt(r["tokens_per_s"], "", 1)), ('<ul class="fail">%s</ul>' % fails) if fails else "–"))

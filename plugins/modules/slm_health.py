@@ -129,7 +129,11 @@ url:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import CONNECTION_ARGUMENT_SPEC, client_from_params
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import (
+    CONNECTION_ARGUMENT_SPEC,
+    CONNECTION_MUTUALLY_EXCLUSIVE,
+    client_from_params,
+)
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_health_core import HEALTHY, check_health
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import redact_url
 
@@ -145,14 +149,18 @@ ARGUMENT_SPEC = dict(
 
 def main() -> None:
     """Module entry point."""
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
     p = module.params
     if not p["url"].startswith(("http://", "https://")):
         module.fail_json(msg="url must start with http:// or https://; got %r" % redact_url(p["url"]))
     for key in ("start_period", "interval", "timeout"):
         if p[key] < 0 or (key != "start_period" and p[key] == 0):
             module.fail_json(msg="%s must be a positive number of seconds; got %s" % (key, p[key]))
-    client = client_from_params(p, p["timeout"], retries=2)
+    try:
+        client = client_from_params(p, p["timeout"], retries=2)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     result = check_health(client, p["api"], p["expected_model"], start_period=p["start_period"],
                           interval=p["interval"])
     result.update(changed=False, api=p["api"], url=redact_url(p["url"]))

@@ -235,7 +235,11 @@ duration_s:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_check_schema import validate_checks
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import CONNECTION_ARGUMENT_SPEC, client_from_params
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import (
+    CONNECTION_ARGUMENT_SPEC,
+    CONNECTION_MUTUALLY_EXCLUSIVE,
+    client_from_params,
+)
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import redact_url
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_probe_core import run_suite, summary_line
 
@@ -256,7 +260,8 @@ ARGUMENT_SPEC = dict(
 
 def main() -> None:
     """Module entry point."""
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
     p = module.params
     problems = validate_checks(p["checks"])
     if not 0 <= p["pass_threshold"] <= 1:
@@ -269,7 +274,10 @@ def main() -> None:
     if problems:
         module.fail_json(msg="invalid slm_probe input (%d problem%s): %s" % (
             len(problems), "" if len(problems) == 1 else "s", " | ".join(problems)), problems=problems)
-    client = client_from_params(p, p["timeout"])
+    try:
+        client = client_from_params(p, p["timeout"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     result = run_suite(client, p["model"], p["checks"], labels=[p["api"], p["engine"] or p["api"]],
                        max_tokens=p["max_tokens"], temperature=p["temperature"], timeout=p["timeout"],
                        concurrency=p["concurrency"], system=p["system_prompt"], pass_threshold=p["pass_threshold"])

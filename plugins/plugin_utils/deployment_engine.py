@@ -24,6 +24,7 @@ from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils.deployment_common
 )
 from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils.deployment_profile import gpu_candidates
 from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils.deployment_tables import (
+    CONTAINER_HEADROOM_MB,
     ENGINES,
     PROFILE_ENGINES,
 )
@@ -62,7 +63,7 @@ def _blank_plan(engine: str | None, profile: dict[str, Any], model: dict[str, An
     """The plan skeleton every path fills in."""
     return {
         "engine": engine, "device": None, "model": model["name"], "variant": None, "quantization": None,
-        "profile": profile.get("profile"), "settings": {}, "memory_budget": None, "disk_budget": None,
+        "profile": profile.get("profile"), "settings": {}, "memory_budget": None, "disk_budget": None, "release": None,
         "verdict": "ok", "reasons": [], "notes": [], "simulated": list(profile.get("simulated") or []),
     }
 
@@ -96,7 +97,25 @@ def slm_engine_plan(hardware: Any, profile_result: Any, preferences: Any = None,
             plan["reasons"].append(refusal)
         _disk_budget(plan, hardware, catalog, images)
     plan["verdict"] = "refused" if plan["reasons"] else "ok"
+    plan["release"] = release_shape(plan["memory_budget"])
     return plan
+
+
+def release_shape(budget: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How an engine role stages a new release, from the memory budget (no role decides memory itself).
+
+    ``switch``: ``beside`` when RAM holds the serving and the new release at once (the new one is checked
+    on a second port before the switch, no downtime), else ``replace``; engines that live in VRAM are
+    always replaced (one engine per GPU). ``memory_limit_mb``: the container's limit, the budget plus
+    CONTAINER_HEADROOM_MB (None for GPU engines, whose host memory use the budget does not bound).
+    """
+    if not budget:
+        return None
+    if budget.get("against") != "ram":
+        return {"switch": "replace", "memory_limit_mb": None}
+    total = int(budget["total_mb"])
+    both_fit = total * 2 <= int(budget["host_mb"])
+    return {"switch": "beside" if both_fit else "replace", "memory_limit_mb": total + CONTAINER_HEADROOM_MB}
 
 
 def _plan_ollama(plan: dict[str, Any], hardware: dict[str, Any], engine_defaults: dict[str, Any],

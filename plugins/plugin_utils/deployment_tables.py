@@ -119,5 +119,9 @@ DEFAULT_MODEL = PHI4_MINI["name"]
 
 GEOMETRY_KEYS = ("num_layers", "num_kv_heads", "head_dim", "max_context")
 
+#: Memory a container may use above its engine's budget (allocator slack, the API process, page cache
+#: of small files) before the kernel stops it: the engine roles' container limit is budget + this.
+CONTAINER_HEADROOM_MB = 512
+
 #: OS ID -> oldest supported VERSION_ID (Docker Engine + Compose v2 available, Python 3.8+).
-DEFAULT_SUPPORTED_OS = {"debian": "11", "ubuntu": "20.04", "raspbian": "11"}
+DEFAULT_SUPPORTED_OS = {"debian": "12", "ubuntu": "22.04", "raspbian": "12"}

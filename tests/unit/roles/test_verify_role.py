@@ -34,14 +34,26 @@ pytestmark = pytest.mark.slow
 
 def run_role(tmp_path: Path, gate: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     with ScriptedOpenAIServer(CORRECT, api_key=SECRET) as good, ScriptedOpenAIServer(WRONG, api_key=SECRET) as bad:
-        def host(url: str) -> dict[str, Any]:
+        key_file = tmp_path / "api_key"  # where the engine role keeps the key on the host
+        key_file.write_text(SECRET)
+
+        def host(name: str, url: str) -> dict[str, Any]:
+            # The engine record the engine role would have published on the host (module slm_endpoint).
+            record = tmp_path / f"{name}.fact"
+            record.write_text(json.dumps({"schema": 1, "engine": "onnx", "label": "scripted engine", "release": "r1",
+                                          "previous_release": "", "url": url, "api": "openai", "model": good.model,
+                                          "api_key_file": str(key_file), "metrics_url": "", "image": ""}))
             return {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                    "slm_endpoint_path": str(record),
                     "preflight_plan": {"engine": "onnx"}, "preflight_profile": {"profile": "edge_optimized"},
-                    "preflight_hardware": {"simulated": ["memory.total_mb"]},
-                    "verify_endpoints": {"onnx": {"url": url, "api": "openai", "model": good.model,
-                                                  "api_key": SECRET}}}
+                    "preflight_plan_row": {"group": "iot_gateways"}, "preflight_engine_role": "edgeai.slm_fleet.engine_onnx",
+                    "preflight_report_dir": str(tmp_path / "report"),
+                    "preflight_hardware": {"simulated": ["memory.total_mb"]}}
+        # A host whose plan names an engine with no role in the collection: no record on it.
+        unplanned = dict(host("edge-none", good.url), preflight_plan={"engine": "tgi"}, preflight_engine_role="",
+                         slm_endpoint_path=str(tmp_path / "no-such-record.fact"))
         inventory = {"all": {"children": {"slm_fleet": {"children": {"iot_gateways": {"hosts": {
-            "gw-good": host(good.url), "gw-bad": host(bad.url)}}}}}}}
+            "gw-good": host("gw-good", good.url), "gw-bad": host("gw-bad", bad.url), "edge-none": unplanned}}}}}}}
         (tmp_path / "hosts.yml").write_text(json.dumps(inventory))
         (tmp_path / "verify.yml").write_text(PLAYBOOK)
         cfg = tmp_path / "ansible.cfg"  # the repo's cfg prints profile_tasks lines: keep stdout JSON
@@ -49,8 +61,7 @@ def run_role(tmp_path: Path, gate: str) -> tuple[subprocess.CompletedProcess[str
                        "retry_files_enabled = false\n" % (REPO / "collections"))
         env = dict(os.environ, ANSIBLE_CONFIG=str(cfg), ANSIBLE_HOME=str(tmp_path / "ansible-home"),
                    ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_FORCE_COLOR="0")
-        extra = {"verify_gate": gate, "slm_site": "lab", "slm_report_dir": str(tmp_path / "report"),
-                 "verify_start_period": 5, "verify_concurrency": 4}
+        extra = {"verify_gate": gate, "slm_site": "lab", "verify_start_period": 5, "verify_concurrency": 4}
         proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "verify.yml"),
                                "-e", json.dumps(extra)],
                               cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -78,14 +89,14 @@ def test_enforce_fails_the_wrong_host_after_writing_the_report(tmp_path: Path) -
     rows = {h["host"]: h for h in report["hosts"]}
     assert rows["gw-good"]["verdict"] == "ok" and rows["gw-good"]["pass_rate"] == 1.0
     assert rows["gw-bad"]["verdict"] == "failed" and rows["gw-bad"]["pass_rate"] == 0.0
-    assert {r["gate"] for r in rows.values()} == {"enforce"}, "the record must carry the site's gate"
+    assert {r["gate"] for h, r in rows.items() if h != "edge-none"} == {"enforce"}, "the record must carry the gate"
     assert rows["gw-bad"]["group"] == "iot_gateways" and rows["gw-bad"]["profile"] == "edge_optimized"
     for name in ("gw-good", "gw-bad"):
         record = (report_dir / "hosts" / f"{name}.json").read_text()
         assert SECRET not in record and "invocation" not in json.loads(record)["health"]
     lines = task_results(out, "Print one line per host and where the report is")
     [summary] = [r["msg"] for r in lines.values()]
-    assert any(line.startswith("gw-bad [iot_gateways/edge_optimized/onnx]: FAILED - health healthy") for line in summary)
+    assert any(line.startswith("gw-bad [iot_gateways/edge_optimized/onnx (scripted engine)]: FAILED - health healthy") for line in summary)
     assert summary[-1] == f"site report: {report_dir / 'site_report.html'}"
 
 
@@ -94,7 +105,9 @@ def test_report_gate_records_the_wrong_host_without_failing_it(tmp_path: Path) -
     assert out["stats"]["gw-bad"]["failures"] == 0 and out["stats"]["gw-good"]["failures"] == 0, proc.stdout[-3000:]
     report = json.loads((tmp_path / "report" / "site_report.json").read_text())
     assert [(h["host"], h["verdict"], h["gate"]) for h in report["hosts"]] == [
-        ("gw-bad", "failed", "report"), ("gw-good", "ok", "report")]
+        ("edge-none", "not_run", None), ("gw-bad", "failed", "report"), ("gw-good", "ok", "report")]
+    assert report["hosts"][0]["note"] == "the plan chose tgi, and this collection version has no role engine_tgi: not checked"
+    assert report["hosts"][2]["release"] == "r1" and report["hosts"][2]["engine_label"] == "scripted engine"
     [summary] = [r["msg"] for r in task_results(out, "Print one line per host and where the report is").values()]
-    assert summary[0].startswith("gw-bad [iot_gateways/edge_optimized/onnx]: FAILED (gate: report, host not failed)")
-    assert "(simulated hardware: memory.total_mb)" in summary[0]
+    assert summary[1].startswith("gw-bad [iot_gateways/edge_optimized/onnx (scripted engine)]: FAILED (gate: report, host not failed)")
+    assert "(simulated hardware: memory.total_mb)" in summary[1]

@@ -15,6 +15,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.edgeai.slm_fleet.plugins.filter import deployment as d
 from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils import deployment_budget as budget
+from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils import deployment_engine
 
 GB = 1024
 KV16 = 2 * 32 * 8 * 128 * 2  # 131072 B = 128 KiB per token
@@ -375,3 +376,39 @@ def test_unknown_image_size_is_noted():
 def test_ollama_on_a_gpu_host_notes_the_offload():
     plan = plan_for(host(ram_mb=32 * GB, gpus=[gpu(23028)]), {"engine": "ollama"})
     assert plan["engine"] == "ollama" and any("offloads layers to the GPU" in n for n in plan["notes"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Release shape: how engine roles stage a new release (decided here, not in role Jinja)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_a_16gb_server_starts_the_new_release_beside_the_serving_one():
+    plan = plan_for(host(ram_mb=16 * GB))
+    total = plan["memory_budget"]["total_mb"]  # 4036: twice that fits in 15872
+    assert plan["release"] == {"switch": "beside", "memory_limit_mb": total + 512}
+
+
+def test_a_4gb_gateway_replaces_its_release():
+    plan = plan_for(host(ram_mb=3791, arch="aarch64", cores=4, threads=4, flags=("neon",)))
+    assert plan["memory_budget"]["total_mb"] * 2 > plan["memory_budget"]["host_mb"]
+    assert plan["release"] == {"switch": "replace", "memory_limit_mb": 2450 + 256 + 400 + 512}
+
+
+def test_the_boundary_is_exactly_twice_the_budget():
+    shape = deployment_engine.release_shape
+    assert shape({"total_mb": 1000, "host_mb": 2000, "against": "ram"})["switch"] == "beside"
+    assert shape({"total_mb": 1000, "host_mb": 1999, "against": "ram"})["switch"] == "replace"
+
+
+def test_a_gpu_engine_is_always_replaced_without_a_container_memory_limit():
+    plan = plan_for(host(ram_mb=64 * GB, gpus=[gpu(23028)]))
+    assert (plan["engine"], plan["memory_budget"]["against"]) == ("vllm", "vram")
+    assert plan["release"] == {"switch": "replace", "memory_limit_mb": None}
+
+
+def test_an_undersized_host_deployed_anyway_replaces_its_release():
+    # preflight_allow_undersized deploys refused hosts too: they still need a release shape.
+    plan = plan_for(host(ram_mb=1024))
+    assert plan["verdict"] == "refused"
+    assert plan["release"] == {"switch": "replace", "memory_limit_mb": plan["memory_budget"]["total_mb"] + 512}

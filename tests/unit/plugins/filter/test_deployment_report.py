@@ -21,15 +21,16 @@ def hw_with_os(os_id, version, pretty):
 
 @pytest.mark.parametrize(
     "os_id, version, verdict",
-    [("debian", "12", "ok"), ("debian", "11", "ok"), ("ubuntu", "22.04", "ok"), ("ubuntu", "20.04", "ok"),
-     ("raspbian", "11", "ok"), ("debian", "10", "refused"), ("ubuntu", "18.04", "refused")],
+    [("debian", "12", "ok"), ("debian", "13", "ok"), ("debian", "11", "refused"), ("ubuntu", "22.04", "ok"),
+     ("ubuntu", "24.04", "ok"), ("ubuntu", "20.04", "refused"), ("raspbian", "12", "ok"), ("raspbian", "11", "refused"),
+     ("debian", "10", "refused"), ("ubuntu", "18.04", "refused")],
 )
 def test_os_versions(os_id, version, verdict):
     assert d.slm_os_check(hw_with_os(os_id, version, "x"))["verdict"] == verdict
 
 
 def test_os_refusal_messages():
-    wanted = "supported: debian >= 11, raspbian >= 11, ubuntu >= 20.04"
+    wanted = "supported: debian >= 12, raspbian >= 12, ubuntu >= 22.04"
     assert d.slm_os_check(hw_with_os("alpine", "3.19.1", "Alpine Linux v3.19"))["reasons"] == [
         f"os: has Alpine Linux v3.19 (alpine), {wanted}"]
     assert d.slm_os_check(hw_with_os("debian", "10", "Debian GNU/Linux 10 (buster)"))["reasons"] == [
