@@ -79,11 +79,33 @@ def test_engine_runs_non_root_read_only_without_capabilities(host):
     assert uids == {"10001"}, top
 
 
-def test_secrets_file_is_private(host, release):
+def test_the_key_is_only_in_its_private_file(host, release):
     with host.sudo():
-        env = host.file(f"{ROOT}/current/engine.env")
-        assert env.mode == 0o600 and env.user == "root"
-        assert f"SLM_API_KEY={KEY}" in env.content_string
+        key_file = host.file(f"{ROOT}/secrets/api_key")
+        assert key_file.mode == 0o400 and key_file.uid == 10001 and key_file.content_string == KEY
+        assert host.file(f"{ROOT}/secrets").mode == 0o700
+        env = host.file(f"{ROOT}/current/engine.env").content_string
+        assert "SLM_API_KEY_FILE=/run/secrets/api_key" in env and KEY not in env
+        releases = host.check_output(f"cat {ROOT}/current/*")
+        name = host.check_output("docker ps -q --filter label=com.docker.compose.project=slm-onnx")
+        inspect = host.check_output(f"docker inspect {name}")
+    assert KEY not in releases, "no release file holds the key (release ids hash only non-secret content)"
+    assert KEY not in inspect, "docker inspect must not show the key"
+
+
+def test_engine_record_names_the_endpoint_and_where_the_key_lives(host, release):
+    record = json.loads(host.file("/etc/ansible/facts.d/slm_endpoint.fact").content_string)
+    assert host.file("/etc/ansible/facts.d/slm_endpoint.fact").mode == 0o644
+    assert record["engine"] == "onnx" and record["api"] == "openai" and record["model"] == "lab-tiny-phi3"
+    assert record["release"] == release["release"] and record["url"] == "http://127.0.0.1:8000"
+    assert record["api_key_file"] == f"{ROOT}/secrets/api_key" and KEY not in json.dumps(record)
+
+
+def test_api_published_on_loopback_only(host):
+    with host.sudo():
+        name = host.check_output("docker ps -q --filter label=com.docker.compose.project=slm-onnx")
+        ports = host.check_output(f"docker port {name}")
+    assert ports.strip() == "8000/tcp -> 127.0.0.1:8000", ports
 
 
 def test_corrupted_artifact_was_refused_and_the_host_kept_serving(host, release):
