@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _platform_options() -> dict[str, Any]:
     """The systemd-host container recipe, read from the shared molecule base (one source of truth)."""
-    config = yaml.safe_load((REPO / ".config/molecule/config.yml").read_text())
+    config = yaml.safe_load((REPO / "extensions/molecule/config.yml").read_text())
     return config["platforms"][0]
 
 
