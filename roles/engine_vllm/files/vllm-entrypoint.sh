@@ -44,5 +44,7 @@ if [ -n "${VLLM_API_KEY_FILE+set}" ]; then
     export VLLM_API_KEY
     unset key
 fi
+# vLLM warns about VLLM_* variables it does not know.
+unset VLLM_API_KEY_FILE
 
 exec python3 -m vllm.entrypoints.openai.api_server "$@"
