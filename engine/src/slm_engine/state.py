@@ -44,6 +44,11 @@ class Server:
                 "slots": ("gauge", "Requests that may generate at once.", lambda: admission.slots),
                 "active_requests": ("gauge", "Requests holding a slot.", lambda: admission.active),
                 "queue_depth": ("gauge", "Requests waiting for a slot.", lambda: admission.waiting),
+                "preparing_requests": (
+                    "gauge",
+                    "Admitted requests being read, parsed and tokenized (not yet in a slot or queued).",
+                    lambda: admission.preparing,
+                ),
                 "batches_total": ("counter", "Engine batches started.", lambda: worker.batches),
                 "batched_requests_total": (
                     "counter",
@@ -150,7 +155,8 @@ class Server:
             f"{admission.waiting + admission.preparing} are waiting. Retry later.",
             "server_error",
             code="server_overloaded",
-            headers={"Retry-After": str(admission.retry_after())},
+            # Closed, not drained: a refused client's body is never read.
+            headers={"Retry-After": str(admission.retry_after()), "Connection": "close"},
         )
 
     async def admit(self, receive: Receive) -> None:
