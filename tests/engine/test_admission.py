@@ -88,3 +88,54 @@ def test_retry_after_grows_with_the_queue_and_is_bounded() -> None:
 
     empty_queue, long_queue = run(scenario())
     assert 4 <= empty_queue < long_queue <= 60
+
+
+def test_reservations_count_against_slots_and_queue() -> None:
+    """Requests still being read or prepared hold their place: the total never exceeds
+    slots + queue_size, and a reserved request always finds room when it takes its place."""
+
+    async def unreserved_slot_counts() -> None:
+        adm = Admission(slots=1, queue_size=2)
+        adm.reserve()
+        adm.reserve()
+        await adm.acquire()  # a request without reservation takes the free slot
+        adm.reserve()  # 1 generating + 2 being prepared: slots and queue are all taken
+
+    async def bounded() -> tuple[int, int, int]:
+        adm = Admission(slots=1, queue_size=2)
+        adm.reserve()
+        adm.reserve()
+        adm.reserve()
+        with pytest.raises(QueueFull):
+            adm.reserve()
+        assert adm.take(reserved=True) is None  # the slot
+        first = adm.take(reserved=True)
+        second = adm.take(reserved=True)
+        assert first is not None and second is not None  # both fit in the queue
+        with pytest.raises(QueueFull):
+            adm.reserve()
+        adm.release()  # the slot passes to the first waiter
+        assert first.done() and not second.done()
+        adm.leave(second)  # the second gives up
+        adm.reserve()  # room for one again
+        adm.unreserve()
+        return adm.active, adm.waiting, adm.preparing
+
+    with pytest.raises(QueueFull):
+        run(unreserved_slot_counts())
+    assert run(bounded()) == (1, 0, 0)
+
+
+def test_a_waiter_leaving_after_the_handover_passes_the_slot_on() -> None:
+    async def scenario() -> tuple[int, int]:
+        adm = Admission(slots=1, queue_size=2)
+        await adm.acquire()
+        late = adm.take()
+        nxt = adm.take()
+        assert late is not None and nxt is not None
+        adm.release()  # handed to `late`...
+        adm.leave(late)  # ...which has gone: `nxt` gets it
+        assert nxt.done()
+        return adm.active, adm.waiting
+
+    assert run(scenario()) == (1, 0)

@@ -99,8 +99,28 @@ def test_serve_refuses_bad_configuration(tiny_model: Path) -> None:
         "SLM_PORT": "70000",
         "SLM_MAX_CONCURRENCY": "zero",
     }
-    proc = subprocess.run(serve_command(), env=env, capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        serve_command(), env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 2
     assert "SLM_PORT: got '70000', allowed an integer from 1 to 65535" in proc.stderr
     assert "SLM_MAX_CONCURRENCY: got 'zero'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_body_limit_and_connection_cap(tiny_model: Path) -> None:
+    config = load_config(env_for(tiny_model))
+    assert (config.max_body_bytes, config.max_connections) == (2**20, 128)
+    config = load_config(env_for(tiny_model, SLM_QUEUE_SIZE="100"))
+    assert config.max_connections == 208  # twice slots + queue when that is more than 128
+    config = load_config(env_for(tiny_model, SLM_MAX_BODY_BYTES="65536", SLM_MAX_CONNECTIONS="20"))
+    assert (config.max_body_bytes, config.max_connections) == (65536, 20)
+    assert problems(env_for(tiny_model, SLM_MAX_CONNECTIONS="19")) == [
+        (
+            "SLM_MAX_CONNECTIONS: got '19', allowed an integer from 20 to 1000000 "
+            "(at least SLM_MAX_CONCURRENCY + SLM_QUEUE_SIZE = 20)"
+        )
+    ]
+    assert problems(env_for(tiny_model, SLM_MAX_BODY_BYTES="1k")) == [
+        "SLM_MAX_BODY_BYTES: got '1k', allowed an integer from 1024 to 67108864"
+    ]

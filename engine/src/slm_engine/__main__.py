@@ -63,18 +63,26 @@ def _serve(_: argparse.Namespace) -> int:
     )
     import uvicorn
 
-    from .app import create_app
+    from .app import HEALTH_RESERVE, create_app
     from .state import Server
 
-    uvicorn.run(
-        create_app(Server(config)),
-        host=config.host,
-        port=config.port,
-        log_level=config.log_level,
-        access_log=config.log_level == "debug",
-        timeout_graceful_shutdown=30,
+    server = Server(config)
+    http = uvicorn.Server(
+        uvicorn.Config(
+            create_app(server),
+            host=config.host,
+            port=config.port,
+            log_level=config.log_level,
+            access_log=config.log_level == "debug",
+            timeout_graceful_shutdown=30,
+            # A hard cap (plain 503 for every path); the app refuses generation requests
+            # already beyond SLM_MAX_CONNECTIONS, with an OpenAI error and Retry-After.
+            limit_concurrency=config.max_connections + HEALTH_RESERVE,
+        )
     )
-    return 0
+    server.open_connections = lambda: len(http.server_state.connections)
+    http.run()
+    return 0 if http.started else 1
 
 
 def _healthcheck(args: argparse.Namespace) -> int:

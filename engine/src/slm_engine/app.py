@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/health", "/metrics"})  # no API key needed (probes, Prometheus)
 ENDPOINTS = frozenset({"/health", "/metrics", "/v1/models", "/v1/chat/completions", "/reasoning"})
 TIMED = frozenset({"/v1/chat/completions", "/reasoning"})
+HEALTH_RESERVE = 16  # connections beyond SLM_MAX_CONNECTIONS that may still reach /health
 
 
 class BearerAuth:
@@ -50,6 +51,39 @@ class BearerAuth:
         )
         response = json_response(
             401, error_body(message, code="invalid_api_key"), {"WWW-Authenticate": "Bearer"}
+        )
+        await response(scope, receive, send)
+
+
+class ConnectionCap:
+    """Answers 503 (Retry-After, connection closed) to every request but /health and /metrics
+    while more than `limit` connections are open, before anything else is done with it.
+
+    The HTTP server itself refuses everything, /health included, beyond `limit` plus
+    HEALTH_RESERVE connections (uvicorn's limit_concurrency)."""
+
+    def __init__(self, app: ASGIApp, server: Server) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.server.config.max_connections
+        if (
+            scope["type"] != "http"
+            or scope["path"] in OPEN_PATHS
+            or self.server.open_connections() <= limit
+        ):
+            await self.app(scope, receive, send)
+            return
+        response = json_response(
+            503,
+            error_body(
+                f"Too many connections: more than {limit} are open (SLM_MAX_CONNECTIONS). "
+                "Retry later.",
+                "server_error",
+                code="too_many_connections",
+            ),
+            {"Retry-After": str(self.server.admission.retry_after()), "Connection": "close"},
         )
         await response(scope, receive, send)
 
@@ -91,6 +125,7 @@ def create_app(server: Server) -> FastAPI:
         server.worker.start(asyncio.get_running_loop())
         yield
         await asyncio.to_thread(server.worker.close)
+        server.executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="slm-engine",
@@ -156,5 +191,6 @@ def create_app(server: Server) -> FastAPI:
         return await completions.reasoning(server, request)
 
     app.add_middleware(BearerAuth, api_key=server.config.api_key)
+    app.add_middleware(ConnectionCap, server=server)  # before the key check: cheapest first
     app.add_middleware(RequestMetrics, server=server)
     return app

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .prompt_tokens import Segment
 from .schema import Message, NamedToolChoice, ToolDef
-from .tool_calls import TOOL_CALL_OPEN
+from .tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 # Used when tools are given without a system message (Microsoft's tool-calling example prompt).
 DEFAULT_TOOL_SYSTEM = "You are a helpful assistant with some tools."
@@ -65,27 +66,61 @@ def generation_prefix(tool_choice: str | NamedToolChoice | None, has_tools: bool
     return TOOL_CALL_OPEN
 
 
-def render(messages: list[Message], tools: list[ToolDef] | None, prefix: str = "") -> str:
+def render_segments(
+    messages: list[Message], tools: list[ToolDef] | None, prefix: str = ""
+) -> list[Segment]:
     """The prompt for `messages`, with `tools` in the first system turn, ending in the generation
-    prompt ``<|assistant|>`` followed by `prefix`."""
-    parts: list[str] = []
+    prompt ``<|assistant|>`` followed by `prefix`: the template's markup as trusted segments,
+    everything taken from the request (contents, tools, call arguments, names) as untrusted."""
+    out: list[Segment] = []
+
+    def mark(text: str) -> None:
+        out.append(Segment(text, True))
+
+    def user(text: str) -> None:
+        if text:
+            out.append(Segment(text, False))
+
+    def tool_block(tools_json: str) -> None:
+        mark("<|tool|>")
+        user(tools_json)
+        mark("<|/tool|>")
+
     tools_json = json.dumps(tool_specs(tools), ensure_ascii=False) if tools else None
     if tools_json is not None and not any(m.role in ("system", "developer") for m in messages):
-        parts.append(f"<|system|>{DEFAULT_TOOL_SYSTEM}<|tool|>{tools_json}<|/tool|><|end|>")
+        mark("<|system|>")
+        user(DEFAULT_TOOL_SYSTEM)
+        tool_block(tools_json)
+        mark("<|end|>")
         tools_json = None
     for message in messages:
         text = message_text(message)
         if message.role in ("system", "developer"):
+            mark("<|system|>")
+            user(text)
             if tools_json is not None:
-                parts.append(f"<|system|>{text}<|tool|>{tools_json}<|/tool|><|end|>")
+                tool_block(tools_json)
                 tools_json = None
-            else:
-                parts.append(f"<|system|>{text}<|end|>")
+            mark("<|end|>")
         elif message.role == "assistant" and message.tool_calls:
-            parts.append(
-                f"<|assistant|>{text}{TOOL_CALL_OPEN}{_calls_json(message)}<|/tool_call|><|end|>"
-            )
+            mark("<|assistant|>")
+            user(text)
+            mark(TOOL_CALL_OPEN)
+            user(_calls_json(message))
+            mark(f"{TOOL_CALL_CLOSE}<|end|>")
         else:
-            parts.append(f"<|{message.role}|>{text}<|end|>")
-    parts.append("<|assistant|>" + prefix)
-    return "".join(parts)
+            mark(f"<|{message.role}|>")
+            user(text)
+            mark("<|end|>")
+    mark("<|assistant|>")
+    if prefix.startswith(TOOL_CALL_OPEN):
+        mark(TOOL_CALL_OPEN)
+        user(prefix[len(TOOL_CALL_OPEN) :])
+    else:
+        user(prefix)
+    return out
+
+
+def render(messages: list[Message], tools: list[ToolDef] | None, prefix: str = "") -> str:
+    """The prompt of `render_segments` as one string."""
+    return "".join(segment.text for segment in render_segments(messages, tools, prefix))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -13,18 +15,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import schema, tool_calls
-from .chat_template import generation_prefix, render
+from .chat_template import generation_prefix, render_segments
 from .engine import Finish, GenerationParams
-from .http_util import APIError, EventStreamResponse, json_response, read_body, sse
+from .http_util import APIError, ClientGone, EventStreamResponse, json_response, sse
+from .prompt_tokens import Segment
 from .schema import ChatCompletionRequest, ReasoningRequest
-from .state import ClientGone, Generation, Server
+from .state import Generation, Server
 
 _Model = TypeVar("_Model", bound=BaseModel)
+_Prepared = TypeVar("_Prepared")
+BODY_TIMEOUT = 60.0  # seconds for a reserved request's body to arrive (slow senders)
 CLIENT_CLOSED = 499  # nginx's "client closed request", for the metrics of abandoned requests
 
 
-async def _parse(request: Request, model: type[_Model]) -> _Model:
-    body = await read_body(request)
+def _parse(body: bytes, model: type[_Model]) -> _Model:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
@@ -37,30 +41,67 @@ def _raise_for(finish: Finish) -> None:
         raise APIError(500, finish.error or "generation failed", "server_error")
 
 
-async def chat_completions(server: Server, request: Request) -> Response:
-    """OpenAI chat completion."""
-    arrived = time.monotonic()
+async def _admitted(
+    server: Server, request: Request, prepare: Callable[[bytes], _Prepared]
+) -> _Prepared | None:
+    """Admission first (`Server.reserve`: nothing read yet), then the body, then `prepare(body)`
+    (parse, render, tokenize) in the executor, then a slot; None if the client left first."""
     with server.arriving():
-        req = await _parse(request, ChatCompletionRequest)
-        server.check_model(req.model)
-        server.check_ready()
-        uses_tools = req.uses_tools()
-        prefix = generation_prefix(req.tool_choice, uses_tools)
-        prompt = render(req.messages, req.tools if uses_tools else None, prefix)
-        prompt_ids = server.worker.encode(prompt)
-        param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
-        params = GenerationParams(
-            prompt_ids=prompt_ids,
-            max_new_tokens=server.plan_tokens(len(prompt_ids), req.requested_max_tokens(), param),
-            temperature=1.0 if req.temperature is None else req.temperature,
-            top_p=1.0 if req.top_p is None else req.top_p,
-            seed=req.seed,
-            stop=tuple(req.stop_list()),
-        )
+        reader = server.reserve(request)
+        try:
+            try:
+                body = await asyncio.wait_for(reader.read(), BODY_TIMEOUT)
+            except TimeoutError:
+                raise APIError(
+                    408,
+                    f"The request body did not arrive within {BODY_TIMEOUT:g} seconds",
+                    code="request_timeout",
+                    headers={"Connection": "close"},
+                ) from None
+            prepared = await server.prepare(functools.partial(prepare, body))
+        except ClientGone:
+            server.admission.unreserve()
+            return None
+        except BaseException:
+            server.admission.unreserve()
+            raise
         try:
             await server.admit(request.receive)
         except ClientGone:
-            return Response(status_code=CLIENT_CLOSED)
+            return None
+        return prepared
+
+
+def _prepare_chat(
+    server: Server, body: bytes
+) -> tuple[ChatCompletionRequest, str, GenerationParams]:
+    """(request, generation prefix, params) of a chat completion body (runs in the executor)."""
+    req = _parse(body, ChatCompletionRequest)
+    server.check_model(req.model)
+    uses_tools = req.uses_tools()
+    prefix = generation_prefix(req.tool_choice, uses_tools)
+    segments = render_segments(req.messages, req.tools if uses_tools else None, prefix)
+    param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
+    prompt_ids, max_new_tokens = server.encode(segments, req.requested_max_tokens(), param)
+    params = GenerationParams(
+        prompt_ids=prompt_ids,
+        max_new_tokens=max_new_tokens,
+        temperature=1.0 if req.temperature is None else req.temperature,
+        top_p=1.0 if req.top_p is None else req.top_p,
+        seed=req.seed,
+        stop=tuple(req.stop_list()),
+    )
+    return req, prefix, params
+
+
+async def chat_completions(server: Server, request: Request) -> Response:
+    """OpenAI chat completion."""
+    arrived = time.monotonic()
+    prepared = await _admitted(server, request, functools.partial(_prepare_chat, server))
+    if prepared is None:
+        return Response(status_code=CLIENT_CLOSED)
+    req, prefix, params = prepared
+    uses_tools = req.uses_tools()
     generation = Generation(server, params, arrived)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     tool_names = {t.function.name for t in req.tools or []} if uses_tools else set()
@@ -151,26 +192,28 @@ async def _stream(
     yield sse("[DONE]")
 
 
+def _prepare_reasoning(server: Server, body: bytes) -> tuple[ReasoningRequest, GenerationParams]:
+    """(request, params) of a /reasoning body (runs in the executor)."""
+    req = _parse(body, ReasoningRequest)
+    segments = [
+        Segment(f"<|system|>{schema.TASK_PROMPTS[req.task_type]}<|end|><|user|>", True),
+        Segment(req.prompt, False),
+        Segment("<|end|><|assistant|>", True),
+    ]
+    prompt_ids, max_new_tokens = server.encode(segments, req.max_length, "max_length")
+    params = GenerationParams(
+        prompt_ids=prompt_ids, max_new_tokens=max_new_tokens, temperature=req.temperature
+    )
+    return req, params
+
+
 async def reasoning(server: Server, request: Request) -> Response:
     """The seed tutorial's /reasoning: prompt + task_type -> generated_text (non-streaming)."""
     arrived = time.monotonic()
-    with server.arriving():
-        req = await _parse(request, ReasoningRequest)
-        server.check_ready()
-        prompt = (
-            f"<|system|>{schema.TASK_PROMPTS[req.task_type]}<|end|>"
-            f"<|user|>{req.prompt}<|end|><|assistant|>"
-        )
-        prompt_ids = server.worker.encode(prompt)
-        params = GenerationParams(
-            prompt_ids=prompt_ids,
-            max_new_tokens=server.plan_tokens(len(prompt_ids), req.max_length, "max_length"),
-            temperature=req.temperature,
-        )
-        try:
-            await server.admit(request.receive)
-        except ClientGone:
-            return Response(status_code=CLIENT_CLOSED)
+    prepared = await _admitted(server, request, functools.partial(_prepare_reasoning, server))
+    if prepared is None:
+        return Response(status_code=CLIENT_CLOSED)
+    req, params = prepared
     generation = Generation(server, params, arrived)
     started = time.monotonic()
     text, finish = await generation.run_to_end(request.receive)

@@ -64,6 +64,8 @@ class ServeConfig:
     batch_window_ms: float
     log_level: str
     model: ModelInfo
+    max_body_bytes: int = 2**20
+    max_connections: int = 128
 
 
 def available_cpus() -> int:
@@ -216,6 +218,15 @@ def load_config(env: Mapping[str, str] | None = None) -> ServeConfig:
         " (less than SLM_MAX_LENGTH)",
     )
     batch_window_ms = r.number("SLM_BATCH_WINDOW_MS", 10.0, 0.0, 1000.0)
+    max_body_bytes = r.integer("SLM_MAX_BODY_BYTES", 2**20, 1024, 64 * 2**20)
+    in_flight = max_concurrency + queue_size
+    max_connections = r.integer(
+        "SLM_MAX_CONNECTIONS",
+        max(128, 2 * in_flight),
+        in_flight,
+        1_000_000,
+        f" (at least SLM_MAX_CONCURRENCY + SLM_QUEUE_SIZE = {in_flight})",
+    )
     log_level = (r.text("SLM_LOG_LEVEL", "info") or "info").lower()
     if log_level not in LOG_LEVELS:
         r.problems.append(
@@ -238,4 +249,6 @@ def load_config(env: Mapping[str, str] | None = None) -> ServeConfig:
         batch_window_ms=batch_window_ms,
         log_level=log_level,
         model=model,
+        max_body_bytes=max_body_bytes,
+        max_connections=max_connections,
     )

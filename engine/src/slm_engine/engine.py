@@ -36,6 +36,7 @@ import numpy as np
 import onnxruntime_genai as og
 
 from .config import ServeConfig
+from .prompt_tokens import PromptEncoder, read_tokenizer_info
 from .stop import StopMatcher
 from .tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
@@ -105,6 +106,7 @@ class EngineWorker:
         self.state = "loading"  # loading | ready | failed
         self.error: str | None = None
         self.tokenizer: Any = None
+        self.prompts: PromptEncoder | None = None  # set once loaded; used from any thread
         self._commands: queue.SimpleQueue[tuple[str, Job | None]] = queue.SimpleQueue()
         self._jobs: dict[Any, Job] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,11 +132,6 @@ class EngineWorker:
         # tokens; the default 5 ms switch interval would let it wait most of a decode step.
         sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread.start()
-
-    def encode(self, text: str) -> np.ndarray:
-        """Token ids of a prompt (special tokens such as <|user|> are recognised)."""
-        ids: np.ndarray = self.tokenizer.encode(text)
-        return ids
 
     def submit(self, params: GenerationParams) -> Job:
         """Queue a generation; read its Delta/Finish items from `job.events`."""
@@ -185,6 +182,7 @@ class EngineWorker:
         og_config.overlay(json.dumps(self._overlay()))  # in memory: the model dir stays read-only
         self._model = og.Model(og_config)
         self.tokenizer = og.Tokenizer(self._model)
+        self.prompts = PromptEncoder(self.tokenizer, read_tokenizer_info(self.config.model_dir))
         self._engine = og.Engine(self._model)
         for token_id, text in (
             (self.tokenizer.bot_token_id, TOOL_CALL_OPEN),

@@ -7,13 +7,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import anyio
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .schema import error_body
-
-MAX_BODY_BYTES = 4 * 2**20
 
 
 class APIError(Exception):
@@ -44,21 +41,60 @@ def json_response(status: int, body: Any, headers: Mapping[str, str] | None = No
     )
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refusing more than MAX_BODY_BYTES with 413."""
-    too_large = APIError(
-        413, f"The request body is larger than {MAX_BODY_BYTES} bytes", code="payload_too_large"
+def too_large(limit: int) -> APIError:
+    """413 for a body over `limit` bytes; the connection is closed rather than drained."""
+    return APIError(
+        413,
+        f"The request body is larger than {limit} bytes (SLM_MAX_BODY_BYTES)",
+        code="payload_too_large",
+        headers={"Connection": "close"},
     )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request could start."""
+
+
+class BodyReader:
+    """Reads a request body of at most `limit` bytes (once the request has been admitted).
+
+    A declared Content-Length over the limit is refused at construction, before anything is
+    read; a chunked body is refused as soon as it passes the limit.
+    """
+
+    def __init__(self, receive: Receive, limit: int, content_length: str | None) -> None:
+        if content_length and content_length.strip().isdigit() and int(content_length) > limit:
+            raise too_large(limit)
+        self.receive = receive
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.complete = False
+        self.disconnected = False
+        self.error: APIError | None = None
+
+    async def _next(self) -> None:
+        if self.error is not None:
+            raise self.error
+        message = await self.receive()
+        if message["type"] == "http.disconnect":
+            self.disconnected = True
+            return
+        chunk = message.get("body", b"")
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.error = too_large(self.limit)
+            raise self.error
+        self.chunks.append(chunk)
+        self.complete = not message.get("more_body", False)
+
+    async def read(self) -> bytes:
+        """The whole body; ClientGone if the client left, 413 beyond the limit."""
+        while not self.complete:
+            if self.disconnected:
+                raise ClientGone
+            await self._next()
+        return b"".join(self.chunks)
 
 
 async def wait_for_disconnect(receive: Receive) -> None:

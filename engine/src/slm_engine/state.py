@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
+import numpy as np
+from starlette.requests import Request
 from starlette.types import Receive
 
 from .admission import Admission, QueueFull
 from .config import ServeConfig
 from .engine import Delta, EngineWorker, Finish, GenerationParams, Job
-from .http_util import APIError, wait_for_disconnect
+from .http_util import APIError, BodyReader, ClientGone, wait_for_disconnect
 from .metrics import Metrics
+from .prompt_tokens import PromptTooLong, Segment
 
-
-class ClientGone(Exception):
-    """The client disconnected before its request could start."""
+__all__ = ["ClientGone", "Generation", "Server"]
+_T = TypeVar("_T")
 
 
 class Server:
@@ -29,6 +33,9 @@ class Server:
         self.admission = Admission(config.max_concurrency, config.queue_size)
         self.started = int(time.time())
         self.background: set[asyncio.Task[None]] = set()
+        # Parsing, rendering and tokenizing run here, one request at a time, off the event loop.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare")
+        self.open_connections: Callable[[], int] = lambda: 0  # set by the HTTP server
         worker, admission = self.worker, self.admission
         self.metrics = Metrics(
             config.model_id,
@@ -37,6 +44,11 @@ class Server:
                 "slots": ("gauge", "Requests that may generate at once.", lambda: admission.slots),
                 "active_requests": ("gauge", "Requests holding a slot.", lambda: admission.active),
                 "queue_depth": ("gauge", "Requests waiting for a slot.", lambda: admission.waiting),
+                "preparing_requests": (
+                    "gauge",
+                    "Admitted requests being read, parsed and tokenized (not yet in a slot or queued).",
+                    lambda: admission.preparing,
+                ),
                 "batches_total": ("counter", "Engine batches started.", lambda: worker.batches),
                 "batched_requests_total": (
                     "counter",
@@ -80,46 +92,94 @@ class Server:
 
     def plan_tokens(self, prompt_tokens: int, requested: int | None, param: str) -> int:
         """New-token budget for a prompt, or 400 when it does not fit in SLM_MAX_LENGTH."""
-        limit = self.config.max_length
-        room = limit - prompt_tokens
+        room = self.config.max_length - prompt_tokens
         if requested is None and room >= 1:
             return min(self.config.default_max_tokens, room)
         if requested is not None and requested <= room:
             return requested
+        raise self.context_error(prompt_tokens, requested, param)
+
+    def context_error(
+        self, prompt_tokens: int, requested: int | None, param: str, at_least: bool = False
+    ) -> APIError:
+        """400 context_length_exceeded (`at_least`: the prompt length is a lower bound)."""
+        limit = self.config.max_length
         asked = f", {requested} in the completion" if requested is not None else ""
-        raise APIError(
+        return APIError(
             400,
             f"This model's maximum context length is {limit} tokens. However, you requested "
-            f"{prompt_tokens + (requested or 1)} tokens ({prompt_tokens} in the messages{asked}). "
+            f"{'at least ' if at_least else ''}{prompt_tokens + (requested or 1)} tokens "
+            f"({prompt_tokens} in the messages{asked}). "
             "Please reduce the length of the messages or completion.",
             param=param,
             code="context_length_exceeded",
         )
 
-    async def admit(self, receive: Receive) -> None:
-        """Take a slot (waiting in the queue if needed); 503 when full, ClientGone if it left."""
+    def encode(
+        self, segments: list[Segment], requested: int | None, param: str
+    ) -> tuple[np.ndarray, int]:
+        """(prompt ids, new-token budget) of a rendered prompt; 400 when it cannot fit, decided
+        from its size before tokenizing when the size alone shows it. Runs in the executor."""
+        prompts = self.worker.prompts
+        assert prompts is not None, "the model is loaded before requests are admitted"
+        try:
+            ids = prompts.encode(segments, self.config.max_length - 1)
+        except PromptTooLong as exc:
+            raise self.context_error(exc.min_tokens, requested, param, at_least=True) from None
+        return ids, self.plan_tokens(len(ids), requested, param)
+
+    async def prepare(self, work: Callable[[], _T]) -> _T:
+        """Run CPU work of a request (parse, render, tokenize) in the executor."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    def reserve(self, request: Request) -> BodyReader:
+        """Admission, decided before a byte of the body is read: 503 while the model is not
+        ready, 413 for a declared body over SLM_MAX_BODY_BYTES, 503 with Retry-After when
+        slots, queue and requests being prepared are all taken. Returns the body reader; the
+        caller then either `admit`s the request or calls `admission.unreserve()`."""
+        self.check_ready()
+        body = BodyReader(
+            request.receive, self.config.max_body_bytes, request.headers.get("content-length")
+        )
+        try:
+            self.admission.reserve()
+        except QueueFull:
+            raise self._overloaded() from None
+        return body
+
+    def _overloaded(self) -> APIError:
         admission = self.admission
-        if admission.active < admission.slots and not admission.waiting:
-            await admission.acquire()
+        return APIError(
+            503,
+            f"The server is busy: {admission.slots} requests are generating and "
+            f"{admission.waiting + admission.preparing} are waiting. Retry later.",
+            "server_error",
+            code="server_overloaded",
+            # Closed, not drained: a refused client's body is never read.
+            headers={"Retry-After": str(admission.retry_after()), "Connection": "close"},
+        )
+
+    async def admit(self, receive: Receive) -> None:
+        """Turn a reservation into a slot, waiting in line if needed (the body has been read);
+        ClientGone if the client leaves while waiting."""
+        admission = self.admission
+        try:
+            waiter = admission.take(reserved=True)
+        except QueueFull:  # cannot happen while reservations are counted; refuse anyway
+            raise self._overloaded() from None
+        if waiter is None:
             return
-        acquire = asyncio.ensure_future(admission.acquire())
         gone = asyncio.ensure_future(wait_for_disconnect(receive))
-        await asyncio.wait({acquire, gone}, return_when=asyncio.FIRST_COMPLETED)
-        gone.cancel()
-        if acquire.done():
-            if isinstance(acquire.exception(), QueueFull):
-                raise APIError(
-                    503,
-                    f"The server is busy: {admission.slots} requests are generating and "
-                    f"{admission.waiting} are waiting. Retry later.",
-                    "server_error",
-                    code="server_overloaded",
-                    headers={"Retry-After": str(admission.retry_after())},
-                )
+        try:
+            await asyncio.wait({waiter, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            admission.leave(waiter)
+            raise
+        finally:
+            gone.cancel()
+        if waiter.done():
             return
-        acquire.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await acquire
+        admission.leave(waiter)
         raise ClientGone
 
 
