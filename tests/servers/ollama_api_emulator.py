@@ -198,12 +198,14 @@ class _Handler(JSONHandler):
 
     # ------------------------------------------------------------------ blobs
     def _head_blob(self, digest: str) -> None:
+        """HEAD: the status and headers of Ollama's answer, no body."""
         if not DIGEST_RE.match(digest):
-            self.send_json(400, {"error": "invalid digest format"})
-        elif digest.replace("-", ":", 1) in self.owner.store.blobs:
-            self.send_text(200, "")
+            status = 400
         else:
-            self.send_json(404, {"error": 'blob "%s" not found' % digest})
+            status = 200 if digest.replace("-", ":", 1) in self.owner.store.blobs else 404
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _post_blob(self, digest: str) -> None:
         raw = self._read_raw()
@@ -314,7 +316,7 @@ class _Handler(JSONHandler):
                     self._line(dict(status, completed=layer.size))
                 continue
             done = store.partial.get(layer.digest, 0)
-            increment = max(1, layer.size // owner.pull_steps)
+            increment = max(1, -(-layer.size // owner.pull_steps))  # pull_steps steps per layer
             while True:
                 if stream:
                     self._line(dict(status, completed=done) if done else status)  # Go omitempty: no 0
