@@ -10,7 +10,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 servers=$(cd "$here/../../tests/servers" && pwd)
 docker=${DOCKER:-docker}
-sources=(ollama_api_emulator.py ollama_emulator_store.py ollama_emulator_openai.py server_base.py seed_replies.py)
+sources=(ollama_api_emulator.py server_base.py seed_replies.py)
+for f in "$servers"/ollama_emulator_*.py; do sources+=("$(basename "$f")"); done
 version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$servers/ollama_api_emulator.py")
 base=${1:-slm-fleet/debian:bookworm}
 tag=${2:-slm-fleet/ollama-api-emulator:$version}

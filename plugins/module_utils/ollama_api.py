@@ -117,8 +117,8 @@ class PullTracker:
         return round(100.0 * self.completed / self.total, 1) if self.total else (100.0 if self.success else 0.0)
 
     def describe(self, status: str = "") -> str:
-        text = "%s %s/%s (%.1f%%)" % (status or "pulling", gigabytes(self.completed), gigabytes(self.total),
-                                       self.percent())
+        text = "%s %s/%s (%.1f%%)" % (status or "pulling", gigabytes(self.completed),
+                                      gigabytes(self.total), self.percent())
         if self.resumed_from:
             text += ", resumed from %s" % gigabytes(self.resumed_from)
         return text

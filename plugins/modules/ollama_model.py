@@ -175,12 +175,46 @@ actions:
   sample: [{action: pull, model: "phi4-mini:3.8b", reason: not in /api/tags},
            {action: update, model: "phi4-mini-coder:latest", reason: /api/show differs in parameters}]
 pull_progress:
-  description:
-    - Summary of the pull's streamed progress, null when nothing was pulled. C(outcome) is V(success),
-      V(interrupted), V(timeout) or V(failed); C(resumed_from_bytes) is what an earlier, interrupted pull had
-      already fetched.
+  description: Summary of the pull's streamed progress, null when nothing was pulled.
   returned: always
   type: dict
+  contains:
+    model:
+      description: The model pulled.
+      type: str
+    outcome:
+      description: V(success), V(interrupted) (the stream ended early), V(timeout) (O(pull_timeout)) or V(failed)
+        (Ollama answered an error, in RV(pull_progress.error)).
+      type: str
+    bytes_total:
+      description: Size of all layers.
+      type: int
+    bytes_completed:
+      description: Bytes Ollama has of them at the end of this run.
+      type: int
+    percent:
+      description: RV(pull_progress.bytes_completed) of RV(pull_progress.bytes_total), in percent.
+      type: float
+    resumed_from_bytes:
+      description: Bytes an earlier, interrupted pull had already fetched (0 for a fresh pull).
+      type: int
+    statuses:
+      description: The distinct status lines Ollama sent, in order (C(pulling layers) stands for the per-layer lines).
+      type: list
+      elements: str
+    layers:
+      description: Per layer - C(digest), C(total), C(completed), C(resumed_from).
+      type: list
+      elements: dict
+    duration_s:
+      description: Seconds the pull took in this run.
+      type: float
+    error:
+      description: Ollama's error line, if any.
+      type: str
+    progress_file:
+      description: The progress file written, if any.
+      type: str
   sample: {model: "phi4-mini:3.8b", outcome: success, bytes_total: 2491881164, bytes_completed: 2491881164,
            percent: 100.0, resumed_from_bytes: 1245938387, duration_s: 81.4,
            statuses: [pulling manifest, pulling layers, verifying sha256 digest, writing manifest, success]}
@@ -210,14 +244,14 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.ollama_models imp
 )
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import HttpTransport, redact_url
 
-VARIANT_SPEC = dict(
-    name=dict(type="str", required=True),
-    system=dict(type="str"),
-    parameters=dict(type="dict"),
-    template=dict(type="str"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-)
-VARIANT_SPEC["from"] = dict(type="str")
+VARIANT_SPEC = {
+    "name": dict(type="str", required=True),
+    "from": dict(type="str"),
+    "system": dict(type="str"),
+    "parameters": dict(type="dict"),
+    "template": dict(type="str"),
+    "state": dict(type="str", choices=["present", "absent"], default="present"),
+}
 
 ARGUMENT_SPEC = dict(
     url=dict(type="str", default="http://127.0.0.1:11434"),

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 CREATED_AT = "2025-01-01T00:00:00.000000Z"
 CREATED_UNIX = 1735689600
