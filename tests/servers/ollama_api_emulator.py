@@ -54,6 +54,7 @@ from ollama_emulator_store import CREATED_AT, Store, canonical
 from seed_replies import SCRIPTS
 from server_base import BackgroundServer, JSONHandler, match_entry, split_tokens
 
+
 class _Handler(ModelRoutes, JSONHandler):
     # ------------------------------------------------------------------ plumbing
     def _line(self, data: Dict[str, Any]) -> None:
@@ -238,6 +239,7 @@ class _Handler(ModelRoutes, JSONHandler):
     def _generate(self, body: Dict[str, Any]) -> None:
         self._reply(body, [{"role": "user", "content": body.get("prompt", "")}], chat=False)
 
+
 class OllamaAPIEmulator(BackgroundServer):
     """The Ollama API emulator (see the module docstring).
 
@@ -258,7 +260,6 @@ class OllamaAPIEmulator(BackgroundServer):
         self.pull_steps = max(1, int(pull_steps))
         self.pull_step_s = float(pull_step_s)
         self.interrupt_pull_after_steps: Optional[int] = None
-
 
     @property
     def models(self) -> Dict[str, Dict[str, Any]]:
