@@ -207,7 +207,12 @@ class HttpTransport:
         url = self.base_url + path
         data = None
         hdrs = {"User-Agent": self.user_agent, "Accept": "application/json"}
-        if body is not None:
+        if hasattr(body, "read"):
+            # An open file, streamed as it is (blob uploads): the caller sets Content-Length and
+            # must not ask for retries (a replay would send a half-read file).
+            data = body
+            hdrs["Content-Type"] = "application/octet-stream"
+        elif body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
             hdrs["Content-Type"] = "application/json"
         if self._api_key:

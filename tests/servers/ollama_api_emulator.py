@@ -1,99 +1,146 @@
-"""Ollama API EMULATOR for tests — not Ollama.
+"""Ollama API EMULATOR for tests and the lab — not Ollama.
 
-No Ollama binary can be obtained in this project's environment, so tests that need an Ollama
-server use this emulator of its HTTP API instead. It answers from a script (see
-``seed_replies``), never runs a model, and is deterministic (fixed timestamps, digests derived
-from names, ``eval_duration`` = 50 ms per token, i.e. 20 tokens/s).
+No Ollama binary or image can be obtained in this project's environment, so tests (and the lab,
+through the image ``slm-fleet/ollama-api-emulator``) use this emulator of Ollama's HTTP API. It
+answers chat from a script (see ``seed_replies``), never runs a model, and is deterministic (fixed
+timestamps, digests derived from names, ``eval_duration`` = 50 ms per token).
 
-Emulated (shapes follow Ollama's API docs and server source, ``server/routes.go`` and
-``server/create.go``):
+Checked against ollama/ollama: docs/api.md, server/routes.go (routes, ``PullHandler``,
+``ShowHandler``/``GetModelInfo``, ``DeleteHandler``, ``HeadBlobHandler``, ``CreateBlobHandler``,
+``streamResponse``/``waitForStream``), server/create.go (``CreateHandler``, ``createModel``,
+``setParameters``, ``ggufLayers``), server/images.go (``PullModel``), server/download.go
+(partial downloads resumed, progress every 60 ms), api/types.go (``CreateRequest``,
+``ProgressResponse``, ``Options``), manifest/paths.go (digest format), openai/openai.go and
+middleware/openai.go (the ``/v1`` layer, see ``ollama_emulator_openai``).
 
-* ``GET /`` and ``HEAD /`` -> ``Ollama is running``; ``GET /api/version``; ``GET /api/tags``;
-  ``GET /api/ps``; there is **no** ``/health`` (404, as in Ollama);
-* ``POST /api/show`` (``model`` or the older ``name``) -> details, parameters, system, template,
-  capabilities; 404 ``model 'x' not found``;
-* ``POST /api/chat`` and ``POST /api/generate``, streaming NDJSON (default) or one JSON object
-  with ``"stream": false``; tool calls arrive in ``message.tool_calls`` with arguments as an
-  object; unknown model -> 404 ``model 'x' not found``;
-* ``POST /api/pull``: models listed in ``registry`` download (progress lines, then
-  ``success``); others fail with ``pull model manifest: file does not exist`` (an NDJSON error
-  line after ``pulling manifest`` when streaming, HTTP 500 with ``"stream": false``);
-* ``POST /api/create`` with the 0.5.5+ body ``{"model", "from", "system", "parameters",
-  "template", "license", "messages", "stream"}``. A body with only the old ``modelfile`` string
-  gets what current Ollama answers: HTTP 400 ``neither 'from' or 'files' was specified`` (the
-  unknown ``modelfile`` field is ignored by its JSON binding, then neither ``from`` nor ``files``
-  is set). ``from`` must be a local model or one in ``registry`` (pulled first, as Ollama does);
-  ``files`` (GGUF blobs) is not emulated and answers 400 saying so;
-* ``DELETE /api/delete``.
+Emulated:
 
-Not emulated: blobs, push, embeddings, copy, the OpenAI-compatible ``/v1`` layer.
+* ``GET``/``HEAD /`` -> ``Ollama is running``; ``/api/version``; ``/api/tags``; ``/api/ps``;
+  **no** ``/health`` (404, as in Ollama);
+* ``POST /api/show`` -> ``parameters`` (``%-30s %#v`` lines), ``system``, ``template``,
+  ``modelfile``, ``details`` (``parent_model``), ``model_info``, ``capabilities``;
+* ``POST /api/chat`` / ``/api/generate`` (NDJSON or ``"stream": false``), tool calls;
+* ``POST /api/pull``: ``pulling manifest``, then per layer ``pulling <12 hex>`` lines with
+  ``digest``/``total``/``completed``, ``verifying sha256 digest``, ``writing manifest``,
+  ``success``. Downloads are **resumable**: bytes already fetched stay as partial state, and the
+  next pull starts from them (Ollama keeps ``<blob>-partial-N`` files). A pull stops, partial state
+  kept, when the client goes away or when a test asks: ``interrupt_pull_after_steps`` (or
+  ``POST /_emulator/interrupt-pull {"after_steps": n}``) drops the connection mid-download;
+* ``HEAD``/``POST /api/blobs/sha256:<hex>`` (200 / 404; 201 created, 400 digest mismatch);
+* ``POST /api/create`` with ``from`` (base pulled first if missing, parameters merged over the
+  base's) or ``files`` (GGUF blobs: ``parsing GGUF``; a blob that is not GGUF is refused), plus
+  ``system``/``parameters``/``template``; the pre-0.5.5 ``modelfile``-only body gets
+  ``neither 'from' or 'files' was specified``;
+* ``DELETE /api/delete``; ``/v1/models``, ``/v1/models/<m>``, ``/v1/chat/completions``.
 
-Run standalone: ``python tests/servers/ollama_api_emulator.py --port 11434 --script correct``.
+Emulator-only (not in Ollama): ``GET /_emulator/calls`` (every API call: method, path, model),
+``DELETE /_emulator/calls`` (forget them), ``POST /_emulator/interrupt-pull``.
+
+Run standalone: ``python tests/servers/ollama_api_emulator.py --port 11434 --registry phi4-mini:3.8b``.
 """
 
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
 import argparse
-import hashlib
 import json
-import re
-import threading
 import time
 from typing import Any, Dict, List, Optional
 
-from server_base import BackgroundServer, JSONHandler, match_entry, split_tokens
+import ollama_emulator_openai as v1
+from ollama_emulator_manage import Gone, ModelRoutes
+from ollama_emulator_store import CREATED_AT, Store, canonical
 from seed_replies import SCRIPTS
-
-CREATED_AT = "2025-01-01T00:00:00.000000Z"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*(?::[A-Za-z0-9._-]+)?$")
+from server_base import BackgroundServer, JSONHandler, match_entry, split_tokens
 
 
-def canonical(name: str) -> str:
-    """``phi4-mini`` -> ``phi4-mini:latest``."""
-    last = name.rsplit("/", 1)[-1]
-    return name if ":" in last else name + ":latest"
+class _Handler(ModelRoutes, JSONHandler):
+    # ------------------------------------------------------------------ plumbing
+    def _line(self, data: Dict[str, Any]) -> None:
+        try:
+            self.write_chunk((json.dumps(data) + "\n").encode())
+        except OSError as exc:
+            raise Gone() from exc
 
+    def _read_raw(self) -> bytes:
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if not size:
+                    self.rfile.readline()
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
-def digest(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()
-
-
-class _Handler(JSONHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self.owner.log_request_(self, b"")
-        if self.path == "/":
-            self.send_text(200, "Ollama is running")
+        if self.path.startswith("/api/blobs/"):
+            self._head_blob(self.path[len("/api/blobs/"):])
+        elif self.path in ("/", "/api/version", "/api/tags"):
+            self.send_text(200, "Ollama is running" if self.path == "/" else "")
         else:
             self.send_text(404, "404 page not found")
 
     def do_GET(self) -> None:  # noqa: N802
         owner: OllamaAPIEmulator = self.owner
-        owner.log_request_(self, b"")
+        if self.path != "/_emulator/calls":
+            owner.log_request_(self, b"")
+        store = owner.store
         if self.path == "/":
             self.send_text(200, "Ollama is running")
         elif self.path == "/api/version":
             self.send_json(200, {"version": owner.version})
         elif self.path == "/api/tags":
-            self.send_json(200, {"models": [owner.tag_entry(n) for n in sorted(owner.models)]})
+            with store.lock:
+                self.send_json(200, {"models": [store.tag_entry(n) for n in sorted(store.models)]})
         elif self.path == "/api/ps":
             self.send_json(200, {"models": []})
+        elif self.path == "/v1/models":
+            v1.list_models(self)
+        elif self.path.startswith("/v1/models/"):
+            v1.get_model(self, self.path[len("/v1/models/"):])
+        elif self.path == "/_emulator/calls":
+            self.send_json(200, {"calls": owner.calls()})
         else:
             self.send_text(404, "404 page not found")
 
     def do_DELETE(self) -> None:  # noqa: N802
+        if self.path == "/_emulator/calls":
+            self._read_raw()
+            self.owner.clear_calls()
+            self.send_json(200, {"calls": []})
+            return
         body = self.read_json()
-        name = canonical(str((body or {}).get("model") or (body or {}).get("name") or ""))
-        with self.owner.lock:
-            found = self.owner.models.pop(name, None)
+        if self.path != "/api/delete":
+            self.send_text(404, "404 page not found")
+            return
+        given = str((body if isinstance(body, dict) else {}).get("model") or
+                    (body if isinstance(body, dict) else {}).get("name") or "")
+        if not given:
+            self.send_json(400, {"error": "missing request body" if body is None else 'name "" is invalid'})
+            return
+        store = self.owner.store
+        with store.lock:
+            found = store.models.pop(canonical(given), None)
         if found is None:
-            self.send_json(404, {"error": "model '%s' not found" % name.split(":", maxsplit=1)[0]})
+            self.send_json(404, {"error": "model '%s' not found" % given})
         else:
             self.send_text(200, "")
 
     def do_POST(self) -> None:  # noqa: N802
+        if self.path.startswith("/api/blobs/"):
+            self.owner.log_request_(self, b"")
+            self._post_blob(self.path[len("/api/blobs/"):])
+            return
         body = self.read_json()
         route = {"/api/show": self._show, "/api/chat": self._chat, "/api/generate": self._generate,
-                 "/api/pull": self._pull, "/api/create": self._create}.get(self.path)
+                 "/api/pull": self._pull, "/api/create": self._create,
+                 "/v1/chat/completions": lambda b: v1.chat_completions(self, b),
+                 "/_emulator/interrupt-pull": self._interrupt}.get(self.path)
         if route is None:
             self.send_text(404, "404 page not found")
         elif body is None:
@@ -101,7 +148,10 @@ class _Handler(JSONHandler):
         elif not isinstance(body, dict):
             self.send_json(400, {"error": "invalid character in JSON body"})
         else:
-            route(body)
+            try:
+                route(body)
+            except Gone:
+                self.close_connection = True
 
     # ------------------------------------------------------------------ helpers
     def _model(self, body: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -109,7 +159,7 @@ class _Handler(JSONHandler):
         if not name:
             self.send_json(400, {"error": "model is required"})
             return None
-        info = self.owner.models.get(canonical(name))
+        info = self.owner.store.models.get(canonical(name))
         if info is None:
             self.send_json(404, {"error": "model '%s' not found" % name})
         return info
@@ -123,29 +173,29 @@ class _Handler(JSONHandler):
             else:
                 self.send_json(200, {"status": "success"})
             return
+        if error and not lines:
+            self.send_json(error_status, {"error": error})
+            return
         self.start_stream("application/x-ndjson")
         for line in lines:
-            self.write_chunk((json.dumps(line) + "\n").encode())
+            self._line(line)
         if error:
-            self.write_chunk((json.dumps({"error": error}) + "\n").encode())
+            self._line({"error": error})
+
+    def _interrupt(self, body: Dict[str, Any]) -> None:
+        self.owner.interrupt_pull_after_steps = int(body.get("after_steps") or 0) or None
+        self.send_json(200, {"interrupt_pull_after_steps": self.owner.interrupt_pull_after_steps})
 
     # ------------------------------------------------------------------ routes
     def _show(self, body: Dict[str, Any]) -> None:
-        info = self._model(body)
-        if info is None:
-            return
-        params = "\n".join("%-30s %s" % (k, v) for k, v in sorted((info.get("parameters") or {}).items()))
-        self.send_json(200, {
-            "modelfile": "FROM %s\n%s" % (info.get("from") or info["name"],
-                                          ("SYSTEM \"\"\"%s\"\"\"" % info["system"]) if info.get("system") else ""),
-            "parameters": params, "template": "{{ .Prompt }}", "system": info.get("system", ""),
-            "details": info["details"], "model_info": {"general.architecture": "phi3"},
-            "capabilities": ["completion", "tools"], "modified_at": CREATED_AT})
+        if self._model(body) is not None:
+            name = canonical(str(body.get("model") or body.get("name")))
+            with self.owner.store.lock:
+                self.send_json(200, self.owner.store.show(name))
 
     def _reply(self, body: Dict[str, Any], messages: List[Dict[str, Any]], chat: bool) -> None:
         owner: OllamaAPIEmulator = self.owner
-        info = self._model(body)
-        if info is None:
+        if self._model(body) is None:
             return
         entry = match_entry(owner.script, messages)
         calls = entry.get("tool_calls") if chat and body.get("tools") else None
@@ -179,9 +229,9 @@ class _Handler(JSONHandler):
             return
         self.start_stream("application/x-ndjson")
         for piece in (tokens if not calls else [""]):
-            self.write_chunk((json.dumps(chunk(piece, False)) + "\n").encode())
+            self._line(chunk(piece, False))
             time.sleep(float(entry.get("chunk_delay_s", 0)))
-        self.write_chunk((json.dumps(chunk("", True)) + "\n").encode())
+        self._line(chunk("", True))
 
     def _chat(self, body: Dict[str, Any]) -> None:
         self._reply(body, body.get("messages") or [], chat=True)
@@ -189,93 +239,71 @@ class _Handler(JSONHandler):
     def _generate(self, body: Dict[str, Any]) -> None:
         self._reply(body, [{"role": "user", "content": body.get("prompt", "")}], chat=False)
 
-    def _pull(self, body: Dict[str, Any]) -> None:
-        owner: OllamaAPIEmulator = self.owner
-        name = canonical(str(body.get("model") or body.get("name") or ""))
-        if name not in owner.registry:
-            self._progress(body, [{"status": "pulling manifest"}], "pull model manifest: file does not exist")
-            return
-        d = digest(name)
-        lines = [{"status": "pulling manifest"},
-                 {"status": "pulling %s" % d[:12], "digest": "sha256:" + d, "total": 2491876774, "completed": 0},
-                 {"status": "pulling %s" % d[:12], "digest": "sha256:" + d, "total": 2491876774,
-                  "completed": 2491876774},
-                 {"status": "verifying sha256 digest"}, {"status": "writing manifest"}, {"status": "success"}]
-        owner.add_model(name)
-        self._progress(body, lines)
-
-    def _create(self, body: Dict[str, Any]) -> None:
-        owner: OllamaAPIEmulator = self.owner
-        name = str(body.get("model") or body.get("name") or "")
-        if not name or not NAME_RE.match(name):
-            self.send_json(400, {"error": "invalid model name"})
-            return
-        if body.get("files"):
-            self.send_json(400, {"error": "the Ollama API emulator does not emulate 'files' (GGUF blobs)"})
-            return
-        base = body.get("from")
-        if not base:
-            # Ollama >= 0.5.5: 'modelfile' is not a field any more; the request has neither source.
-            self.send_json(400, {"error": "neither 'from' or 'files' was specified"})
-            return
-        base_c = canonical(str(base))
-        lines: List[Dict[str, Any]] = []
-        if base_c not in owner.models:
-            if base_c not in owner.registry:
-                self._progress(body, [{"status": "pulling manifest"}], "pull model manifest: file does not exist")
-                return
-            owner.add_model(base_c)
-            lines.append({"status": "pulling manifest"})
-        lines.append({"status": "using existing layer sha256:%s" % digest(base_c)})
-        for part in ("system", "parameters", "template", "license", "messages"):
-            if body.get(part):
-                lines.append({"status": "creating new layer sha256:%s" % digest(name + part)})
-        lines += [{"status": "writing manifest"}, {"status": "success"}]
-        owner.add_model(canonical(name), base=base_c, system=body.get("system"), parameters=body.get("parameters"))
-        self._progress(body, lines)
-
 
 class OllamaAPIEmulator(BackgroundServer):
-    """The Ollama API emulator (see the module docstring)."""
+    """The Ollama API emulator (see the module docstring).
+
+    ``models`` are present from the start (as if pulled); ``registry`` lists what ``/api/pull``
+    can fetch. ``pull_steps`` progress lines per layer, ``pull_step_s`` seconds apart.
+    """
 
     handler = _Handler
 
     def __init__(self, script: List[Dict[str, Any]], models: Optional[List[str]] = None,
                  registry: Optional[List[str]] = None, version: str = "0.6.8", start_delay_s: float = 0.0,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, pull_steps: int = 10, pull_step_s: float = 0.0) -> None:
         super().__init__(host, port, start_delay_s)
         self.script = script
         self.version = version
-        self.lock = threading.Lock()
-        self.registry = {canonical(m) for m in (registry if registry is not None else ["phi4-mini:latest"])}
-        self.models: Dict[str, Dict[str, Any]] = {}
-        for m in (models if models is not None else ["phi4-mini:latest"]):
-            self.add_model(canonical(m))
+        reg = list(registry) if registry is not None else ["phi4-mini:latest"]
+        self.store = Store(reg, [canonical(m) for m in (models if models is not None else ["phi4-mini:latest"])])
+        self.pull_steps = max(1, int(pull_steps))
+        self.pull_step_s = float(pull_step_s)
+        self.interrupt_pull_after_steps: Optional[int] = None
 
-    def add_model(self, name: str, base: Optional[str] = None, system: Optional[str] = None,
-                  parameters: Optional[Dict[str, Any]] = None) -> None:
-        with self.lock:
-            self.models[name] = {"name": name, "from": base, "system": system, "parameters": parameters or {},
-                                 "details": {"parent_model": base or "", "format": "gguf", "family": "phi3",
-                                             "families": ["phi3"], "parameter_size": "3.8B",
-                                             "quantization_level": "Q4_K_M"}}
+    @property
+    def models(self) -> Dict[str, Dict[str, Any]]:
+        """The local models (name -> emulator record)."""
+        return self.store.models
 
-    def tag_entry(self, name: str) -> Dict[str, Any]:
-        info = self.models[name]
-        return {"name": name, "model": name, "modified_at": CREATED_AT, "size": 2491876774,
-                "digest": digest(name), "details": info["details"]}
+    def calls(self) -> List[Dict[str, Any]]:
+        """Every API call so far: ``{"method", "path", "model"}`` (emulator-only endpoints left out)."""
+        out = []
+        with self._lock:
+            for req in self.requests:
+                body = req["body"] if isinstance(req["body"], dict) else {}
+                out.append({"method": req["method"], "path": req["path"],
+                            "model": body.get("model") or body.get("name")})
+        return [c for c in out if not c["path"].startswith("/_emulator/")]
+
+    def clear_calls(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def writes(self) -> List[Dict[str, Any]]:
+        """The calls that change state: pull, create, delete, blob upload, copy, push."""
+        return [c for c in self.calls() if (c["method"], c["path"]) in WRITE_CALLS or
+                (c["method"] == "POST" and c["path"].startswith("/api/blobs/"))]
+
+
+WRITE_CALLS = {("POST", "/api/pull"), ("POST", "/api/create"), ("DELETE", "/api/delete"),
+               ("POST", "/api/copy"), ("POST", "/api/push")}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Ollama API emulator for tests (not Ollama).")
+    parser = argparse.ArgumentParser(description="Ollama API emulator for tests and the lab (not Ollama).")
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--script", choices=sorted(SCRIPTS), default="correct")
-    parser.add_argument("--model", action="append", help="local model (repeatable; default phi4-mini:latest)")
+    parser.add_argument("--model", action="append", help="local model at start (repeatable; default none)")
+    parser.add_argument("--registry", action="append", help="pullable model (repeatable; default phi4-mini:latest)")
     parser.add_argument("--version", default="0.6.8")
+    parser.add_argument("--pull-steps", type=int, default=20)
+    parser.add_argument("--pull-step-s", type=float, default=0.05)
     args = parser.parse_args()
-    OllamaAPIEmulator(SCRIPTS[args.script], models=args.model, version=args.version, host=args.host,
-                      port=args.port).serve_until_interrupted()
+    OllamaAPIEmulator(SCRIPTS[args.script], models=args.model or [], registry=args.registry, version=args.version,
+                      host=args.host, port=args.port, pull_steps=args.pull_steps,
+                      pull_step_s=args.pull_step_s).serve_until_interrupted()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ behaviour later issues rely on (engine_ollama role, Modelfile variants via /api/
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -144,3 +145,76 @@ def test_runs_standalone() -> None:
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+# --------------------------------------------------------------------------- resumable pulls, blobs, /v1
+def test_pull_cut_by_a_test_keeps_partial_state_and_resumes() -> None:
+    with OllamaAPIEmulator(CORRECT, models=[], registry=["phi4-mini:3.8b"], pull_steps=4) as emu:
+        status, _, body = call(emu.url + "/_emulator/interrupt-pull", "POST", {"after_steps": 2})
+        assert status == 200 and json.loads(body) == {"interrupt_pull_after_steps": 2}
+        first = ndjson(call(emu.url + "/api/pull", "POST", {"model": "phi4-mini:3.8b"})[2])
+        assert first[-1]["completed"] == first[-1]["total"] // 2 + 1 and "success" not in str(first)
+        assert json.loads(call(emu.url + "/api/tags")[2]) == {"models": []}
+        second = ndjson(call(emu.url + "/api/pull", "POST", {"model": "phi4-mini:3.8b"})[2])
+        assert second[1]["completed"] == first[-1]["completed"]  # resumed, not restarted
+        assert second[-1] == {"status": "success"}
+        assert [line["status"] for line in second[-3:]] == ["verifying sha256 digest", "writing manifest", "success"]
+
+
+def test_calls_record_is_emulator_only_and_can_be_cleared(emu) -> None:
+    call(emu.url + "/api/tags")
+    call(emu.url + "/api/show", "POST", {"model": "phi4-mini"})
+    calls = json.loads(call(emu.url + "/_emulator/calls")[2])["calls"]
+    assert calls == [{"method": "GET", "path": "/api/tags", "model": None},
+                     {"method": "POST", "path": "/api/show", "model": "phi4-mini"}]
+    assert emu.writes() == []
+    call(emu.url + "/_emulator/calls", "DELETE")
+    assert json.loads(call(emu.url + "/_emulator/calls")[2]) == {"calls": []}
+
+
+def test_blobs_head_post_and_create_from_files(emu) -> None:
+    data = b"GGUF" + bytes(100)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert call(emu.url + "/api/blobs/" + digest, "HEAD")[0] == 404
+    assert call(emu.url + "/api/blobs/sha256:abc", "HEAD")[0] == 400
+    req = urllib.request.Request(emu.url + "/api/blobs/" + digest, data=data, method="POST")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.status == 201
+    bad = urllib.request.Request(emu.url + "/api/blobs/sha256:" + "0" * 64, data=data, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(bad, timeout=5)
+    assert exc.value.code == 400 and "digest mismatch" in exc.value.read().decode()
+    assert call(emu.url + "/api/blobs/" + digest, "HEAD")[0] == 200
+    status, _, body = call(emu.url + "/api/create", "POST", {"model": "tiny:1", "files": {"t.gguf": digest}})
+    assert status == 200 and [x["status"] for x in ndjson(body)] == [
+        "parsing GGUF", "using existing layer " + digest, "writing manifest", "success"]
+    status, _, body = call(emu.url + "/api/create", "POST", {"model": "x:1", "files": {"/abs.gguf": digest}})
+    assert status == 400 and json.loads(body)["error"] == "file path must be relative"
+    missing = {"model": "x:1", "files": {"m.gguf": "sha256:" + "1" * 64}, "stream": False}
+    status, _, body = call(emu.url + "/api/create", "POST", missing)
+    assert status == 500 and "no such file or directory" in json.loads(body)["error"]
+
+
+def test_create_merges_parameters_over_the_base_and_keeps_its_template(emu) -> None:
+    call(emu.url + "/api/create", "POST", {"model": "v", "from": "phi4-mini", "parameters": {"temperature": 0.5}})
+    shown = json.loads(call(emu.url + "/api/show", "POST", {"model": "v"})[2])
+    assert shown["parameters"].splitlines() == ['stop                           "<|end|>"',
+                                                'stop                           "<|user|>"',
+                                                'stop                           "<|assistant|>"',
+                                                "temperature                    0.5"]
+    base = json.loads(call(emu.url + "/api/show", "POST", {"model": "phi4-mini"})[2])
+    assert shown["template"] == base["template"] and shown["system"] == ""
+    assert "FROM /root/.ollama/models/blobs/sha256-" in shown["modelfile"]
+
+
+def test_v1_layer_speaks_sse(emu) -> None:
+    models = json.loads(call(emu.url + "/v1/models")[2])
+    assert models["object"] == "list" and models["data"][0]["id"] == "phi4-mini:latest"
+    body = {"model": "phi4-mini", "stream": True, "messages": [{"role": "user", "content": "A train travels"}]}
+    status, ctype, text = call(emu.url + "/v1/chat/completions", "POST", body)
+    events = [line[6:] for line in text.split("\n\n") if line.startswith("data: ")]
+    assert status == 200 and ctype == "text/event-stream" and events[-1] == "[DONE]"
+    finish = json.loads(events[-2])
+    assert finish["choices"][0] == {"index": 0, "delta": {}, "finish_reason": "stop"}
+    status, _, text = call(emu.url + "/v1/chat/completions", "POST", dict(body, model="nope"))
+    assert status == 404 and json.loads(text)["error"]["type"] == "not_found_error"
