@@ -16,11 +16,17 @@ grader would:
    area, percent, currency) via :mod:`slm_units`; thousands separators are understood.
 3. **Mark mentions that are not answers:**
 
-   * *operands* — a number followed by an operator or ``=``, or preceded by an operator
-     (``240 / 100 = 2.4``: only ``2.4`` is a result);
-   * *negated* — a negation cue shortly before it in the same clause (``not``, ``isn't``,
-     ``rather than``, ``instead of``, ``other than``, ``incorrect``...): "it is **not** 2.4 hours";
+   * *operands* — a number followed by an operator or ``=``, or preceded by an operator,
+     in symbols or words (``240 / 100 = 2.4``, ``2 hours plus 3 hours is 5 hours``: only the
+     last is a result);
+   * *negated* — a negation or comparison cue shortly before it in the same clause (``not``,
+     ``isn't``, ``rather than``, ``instead of``, ``other than``, ``incorrect``, ``than``,
+     ``compared with``, ``versus``...): "it is **not** 2.4 hours", "1 hour more **than** 4 hours";
    * *rejected* — a rejection right after it: "3 hours **is wrong**", "2.4 h (incorrect)";
+   * *totals* — a quantity stated as the result of the working: a result cue right before it
+     ("total 5 hours", "a total of", "altogether", "adds up to", "comes to", "giving"), right
+     after it ("5 hours in total", "overall", "combined"), or a colon or arrow before a quantity
+     that ends the sentence ("2 and 3 hours: 5 hours");
    * *retracted* — everything before the last self-correction cue ("wait", "let me
      recalculate", "I made a mistake", "that's wrong", "correction") is ignored when the text
      after the cue still contains an answer.
@@ -33,9 +39,12 @@ grader would:
       end of its sentence;
    4. the last sentence of the reply that contains a usable quantity.
 
-   Within the chosen span the first usable quantity wins ("2.4 hours, 0.6 hours less than
-   before" -> 2.4), preferring one written with a compatible unit over a bare number
-   ("speed 100, so 2.4 hours" -> 2.4 h). A bare number is read in the expected unit.
+   Within the chosen span a stated total wins over the quantities that lead to it ("so 2 hours
+   plus 3 hours, total 5 hours" -> 5; a total inside a trailing explanation after ``because``,
+   ``since`` or ``(`` does not count); otherwise the first usable quantity wins ("2.4 hours, 0.6
+   hours less than before" -> 2.4). Either way a quantity written with a compatible unit is
+   preferred over a bare number ("speed 100, so 2.4 hours" -> 2.4 h). A bare number is read in
+   the expected unit.
 
 What it does not do: number words ("two point four"), ranges ("2-3 hours"), scientific notation,
 non-English replies. A reply whose final statement is a bare ratio for a percent check ("0.44")
@@ -165,6 +174,7 @@ class Mention:
     rejected_by: str = ""
     boxed: bool = False
     delta: bool = False
+    total: bool = False
 
 
 def _num(s: str) -> float:
@@ -213,12 +223,15 @@ def find_mentions(text: str) -> List[Mention]:
 
 # --------------------------------------------------------------------------- annotations
 
-_OP_AFTER = re.compile(r"^(?:\(|[\s)\]]*(?:[×*/÷+^=]|x\s*[\d(]|[-–]\s+[\d(]))")
-_OP_BEFORE = re.compile(r"(?:[×*/÷+^]|\s[x]|\d\s[-–]|\)\s?[-–])[\s(\[]*$")
+_WORD_OPS = r"(?:plus|minus|times|multiplied\s+by|divided\s+by|added\s+to|subtracted\s+from)"
+_OP_AFTER = re.compile(
+    r"^(?:\(|[\s)\]]*(?:[×*/÷+^=]|x\s*[\d(]|[-–]\s+[\d(]|" + _WORD_OPS + r"\s+(?:a\s+|an\s+)?[$€]?[\d(.]))", re.I)
+_OP_BEFORE = re.compile(r"(?:[×*/÷+^]|\s[x]|\d\s[-–]|\)\s?[-–]|\b" + _WORD_OPS + r")[\s(\[]*$", re.I)
 _NEG_BEFORE = re.compile(
     r"\b(?:not|never|no\s+longer|isn't|aren't|wasn't|weren't|doesn't|don't|didn't|won't|wouldn't|can't|"
     r"cannot|shouldn't|neither|nor|rather than|instead of|other than|in place of|incorrect(?:ly)?|"
-    r"wrong(?:ly)?|mistaken(?:ly)?|false)\b|≠", re.I)
+    r"wrong(?:ly)?|mistaken(?:ly)?|false|than|compared\s+(?:with|to)|versus|vs|as\s+opposed\s+to|"
+    r"(?:up|down)\s+from)\b|≠", re.I)
 _REJECT_AFTER = re.compile(
     r"^[\s)*\"']*(?:[(,—–-]\s*)?(?:which\s+)?(?:(?:is|was|would be|would have been|seems|looks|are|were)\s+)?"
     r"(?:wrong|incorrect|not\s+(?:correct|right|the\s+(?:correct\s+|right\s+|final\s+)?answer)|"
@@ -240,6 +253,22 @@ _DELTA_AFTER = re.compile(
 _DELTA_BEFORE = re.compile(
     r"\b(?:sav(?:e|es|ed|ing|ings)|(?:increase|decrease|reduce|cut|shorten)(?:s|d)?\s+by|"
     r"reduction\s+of|difference\s+of|(?:faster|shorter|quicker|earlier)\s+by)\s*(?:\w+\s+)?$", re.I)
+# A quantity stated as the result of the working ("total 5 hours", "5 hours in total", "giving
+# 5 hours", "...: 5 hours."): inside one span it wins over the quantities that lead to it.
+_TOTAL_BEFORE = re.compile(
+    r"(?:\b(?:in\s+total|(?:grand\s+)?total(?:\s+[a-z]+){0,3}?|totall?ing|totals|in\s+all|all\s+told|"
+    r"altogether|all\s+together|combined|overall|sum(?:\s+of\s+(?:them|both|these|those))?|"
+    r"add(?:s|ed|ing)?\s+up\s+to|sum(?:s|med|ming)?\s+(?:up\s+)?to|com(?:e|es|ing)\s+to|"
+    r"work(?:s|ed|ing)?\s+out\s+to|amount(?:s|ed|ing)?\s+to|giv(?:es|ing)|mak(?:es|ing)|yield(?:s|ing)?)"
+    r"(?:\s+(?:is|was|of|are|will\s+be|would\s+be|comes\s+to|equals))?"
+    r"[\s:=]*)"
+    r"(?:(?:about|approximately|around|roughly|exactly|just|only|approx|~|≈)\s*)?$", re.I)
+_TOTAL_AFTER = re.compile(
+    r"^[\s)]*(?:in\s+total|total|altogether|all\s+together|in\s+all|all\s+told|combined|overall)\b", re.I)
+_COLON_BEFORE = re.compile(r"(?:[:→⇒]|=>)\s*$")
+_SENTENCE_END_AFTER = re.compile(r"^\s*(?:[.!?](?=\s|$)|\n|$)")
+# Text after these cues explains an answer already given: a total stated there is working.
+_EXPLANATION = re.compile(r"\(|\b(?:because|since|given\s+that|due\s+to|based\s+on|as\s+follows|for\s+example)\b", re.I)
 RETRACTION = re.compile(
     r"\b(?:wait|correction|scratch\s+that|oops|on\s+second\s+thought|"
     r"let\s+me\s+(?:re-?calculate|re-?compute|re-?do|correct|fix|re-?check|reconsider)|"
@@ -267,9 +296,18 @@ def _annotate(text: str, mentions: List[Mention]) -> None:
         if rej:
             mention.rejected_by = rej.group(0).strip(" ,(")
         mention.delta = bool(_DELTA_AFTER.match(after)) or bool(_DELTA_BEFORE.search(window))
+        mention.total = _is_total(before[max(0, prev_end - lo):], after)
         opened = text.rfind(BOX_OPEN, 0, mention.start)
         mention.boxed = opened >= 0 and text.rfind(BOX_CLOSE, 0, mention.start) < opened
         prev_end = mention.end
+
+
+def _is_total(before: str, after: str) -> bool:
+    """Whether a mention is stated as a result: a result cue next to it, in its own sentence."""
+    sentence = re.split(r"[.!?](?=\s)|\n", before)[-1]
+    if _TOTAL_AFTER.match(after) or _TOTAL_BEFORE.search(sentence):
+        return True
+    return bool(_COLON_BEFORE.search(sentence)) and bool(_SENTENCE_END_AFTER.match(after))
 
 
 # --------------------------------------------------------------------------- selection
@@ -309,13 +347,24 @@ def _usable(m: Mention, family: Optional[str]) -> bool:
     return family is None or m.family is None or m.family == family
 
 
-def _pick(cands: List[Mention], allow_delta: bool = True) -> Optional[Mention]:
-    """First candidate, preferring a stated unit; change-quantities only if allowed."""
+def _pick(cands: List[Mention], allow_delta: bool = True, explained_from: Optional[int] = None) -> Optional[Mention]:
+    """First stated total, else first candidate, preferring a stated unit; change-quantities only if allowed.
+
+    Totals from ``explained_from`` on belong to an explanation of an answer already given.
+    """
     if not allow_delta:
         cands = [m for m in cands if not m.delta]
+    totals = [m for m in cands if m.total and (explained_from is None or m.start < explained_from)]
+    cands = totals or cands
     with_unit = [m for m in cands if m.unit is not None]
     pool = with_unit or cands
     return pool[0] if pool else None
+
+
+def _explained_from(norm: str, a: int, b: int) -> Optional[int]:
+    """Where an explanation starts in the span ``a:b`` (None when there is none)."""
+    m = _EXPLANATION.search(norm, a, b)
+    return m.start() if m else None
 
 
 def _spans(norm: str, region: int, tier: str) -> List[Tuple[int, int]]:
@@ -369,7 +418,8 @@ def extract_final(text: str, unit: Optional[str] = None) -> Extraction:
         for tier, spans in tiers:
             for a, b in spans:
                 if chosen is None:
-                    chosen = _pick([m for m in live if a <= m.start and m.end <= b], allow_delta)
+                    chosen = _pick([m for m in live if a <= m.start and m.end <= b], allow_delta,
+                                   _explained_from(norm, a, b))
                     result.tier = tier
     if chosen is None:
         result.tier = None

@@ -87,6 +87,47 @@ PASS = [
     (270, "mi", "The total distance is 150 miles + 120 miles = 270 miles."),
     (270, "mi", "\\boxed{270}"),
     (270, "mi", "In total, the car covers 270 miles over 4 hours."),
+    # --- two legs: 5 h (issue 11: a closing "total" clause after the working) ----------------------
+    (5, "h", "We drive 120 km at 60 km/h and then 120 km at 40 km/h, so 2 hours plus 3 hours, total 5 hours."),
+    (5, "h", "The first leg takes 2 hours and the second 3 hours. That is 2 hours plus 3 hours, total 5 hours."),
+    (5, "h", "So the first leg takes 2 hours and the second 3 hours, 5 hours in total."),
+    (5, "h", "So 2 h and 3 h, for a total of 5 h."),
+    (5, "h", "So it takes 2 hours for the first half and 3 hours for the second, altogether 5 hours."),
+    (5, "h", "Therefore the trip takes 2 hours and 3 hours, which adds up to 5 hours."),
+    (5, "h", "Time for leg 1 is 2 hours, time for leg 2 is 3 hours, giving 5 hours."),
+    (5, "h", "So the legs take 2 and 3 hours: 5 hours."),
+    (5, "h", "So the trip takes 2 hours plus 3 hours, 5 hours altogether."),
+    (5, "h", "Leg one: 2 hours. Leg two: 3 hours. Total: 5 hours."),
+    (5, "h", "2 hours plus 3 hours is 5 hours."),
+    (5, "h", "Thus 2 hrs and 3 hrs make a total travel time of 5 hrs."),
+    (5, "h", "The two legs take 2 h and 3 h, which comes to 5 h overall."),
+    (5, "h", "So, 2 hrs + 3 hrs → 5 hrs."),
+    (5, "h", "In all, 2 hours and 3 hours sum to 5 hours."),
+    (5, "h", "At 60 km/h the first 120 km take 2 hours; at 40 km/h the next 120 km take 3 hours; 5 hours in all."),
+    (5, "h", "Leg 1 = 120/60 = 2 h, leg 2 = 120/40 = 3 h, so the total time is 5 h."),
+    (5, "h", "It takes 5 hours in total, compared with 4 hours in total at a constant 60 km/h."),
+    (5, "h", "The trip takes 5 hours. That is 1 hour more than the 4 hours you might expect."),
+    (5, "h", "The whole drive takes 300 minutes in total."),
+    (5, "h", "Total drive time: 5.0 hours"),
+    # markdown, LaTeX, answer markers, trailing explanations
+    (5, "h", "- Leg 1: **2 hours**\n- Leg 2: **3 hours**\n- **Total: 5 hours**"),
+    (5, "h", "| leg | time |\n|---|---|\n| 1 | 2 h |\n| 2 | 3 h |\n\n**Total time: 5 h**"),
+    (5, "h", "$$t = 2\\text{ h} + 3\\text{ h} = 5\\text{ h}$$"),
+    (5, "h", "The legs take 2 and 3 hours. $\\boxed{5 \\text{ hours}}$ since 2 + 3 = 5."),
+    (5, "h", "So the trip takes $2 + 3 = \\boxed{5}$ hours."),
+    (5, "h", "**Answer:** 5 hours (2 h for the first leg + 3 h for the second, 5 h in total)."),
+    (5, "h", "The answer is 5 hours: 2 hours for the first leg and 3 hours for the second."),
+    (5, "h", "Answer: 5 hours. This is because the first leg takes 2 hours and the second 3 hours."),
+    (5, "h", "The answer is 5 hours, because the legs take 2 hours and 3 hours in total."),
+    (5, "h", "The total time is **5 hours**, since 120/60 = 2 and 120/40 = 3."),
+    (5, "h", "The whole drive is a 5-hour trip. Note that the average speed is 48 km/h, not 50 km/h."),
+    # other checks, other units
+    (270, "mi", "So it covers 150 miles plus 120 miles, total 270 miles."),
+    (270, "mi", "150 mi and 120 mi, 270 mi altogether (2.5 h + 1.5 h of driving)."),
+    (5955.08, "USD", "Interest: $955.08 on $5,000, total $5,955.08."),
+    (5955.08, "USD", "After year 1: $5,300; after year 2: $5,618; after year 3: **$5,955.08** in total."),
+    (44, "%", "The sides grow by 20% each, so the area grows by 1.2 × 1.2 − 1 = 0.44, i.e. **44%** overall."),
+    (2.4, "h", "The train needs 3 hours at 80 km/h; at 100 km/h it needs 2.4 hours in total."),
 ]
 
 FAIL = [
@@ -120,6 +161,21 @@ FAIL = [
     (270, "mi", "The car travels 150 miles in the first part and 120 miles in the second part."),
     (270, "mi", "The total distance is 150 + 120 = 280 miles."),
     (270, "mi", "Total time is 4 hours, so the average speed is 67.5 mph."),
+    # two legs: 5 h expected; the result not stated, stated wrong, or rejected
+    (5, "h", "It takes 2 hours for the first leg and 3 hours for the second."),
+    (5, "h", "The answer is 2 hours plus 3 hours."),
+    (5, "h", "So 2 hours plus 3 hours, total 6 hours."),
+    (5, "h", "The total is not 5 hours but 6 hours."),
+    (5, "h", "5 hours in total is wrong; with the stop it takes 6 hours."),
+    (5, "h", "It takes 6 hours in total, compared with 5 hours at a constant speed."),
+    (5, "h", "Answer: 6 hours. That is 5 hours of driving in total plus a 1-hour break."),
+    (5, "h", "\\boxed{6} (the legs take 2 h and 3 h, 5 h in total, plus a 1 h stop)"),
+    (5, "h", "So 2 hours and 3 hours, total 5 km."),  # wrong unit family
+    (5, "h", "The total is 5 hours. Wait, I made a mistake: the second leg takes 4 hours, so 6 hours in total."),
+    (5, "h", "The average speed is 48 km/h, giving 5 hours? No: the answer is 4.8 hours."),
+    (270, "mi", "So 150 miles plus 120 miles, total 280 miles."),
+    (5955.08, "USD", "Principal $5,000 plus interest $955.08, total $5,900.00."),
+    (44, "%", "Each side grows by 20%, so 20% plus 20%, a total of 40%."),
 ]
 
 
@@ -181,3 +237,18 @@ def test_format_quantity() -> None:
     assert format_quantity(44.0, "%") == "44%"
     assert format_quantity(5955.08, "USD") == "5955.08 USD"
     assert format_quantity(None, "h") == "nothing"
+
+
+def test_stated_totals_are_marked() -> None:
+    text = normalize("so 2 hours plus 3 hours, total 5 hours; 4 hours in all; giving 6 h: 7 h.")
+    assert [(m.text, m.operand, m.total) for m in find_mentions(text)] == [
+        ("2 hours", True, False), ("3 hours", True, False), ("5 hours", False, True),
+        ("4 hours", False, True), ("6 h", False, True), ("7 h", False, True)]
+
+
+def test_a_total_in_a_trailing_explanation_does_not_replace_the_answer() -> None:
+    got = extract_final("The answer is 5 hours, because the legs take 2 hours and 3 hours in total.", "h")
+    assert (got.value, got.tier) == (5, "answer_marker")
+    # the same total before the explanation cue is the answer
+    got = extract_final("The answer is 2 hours and 3 hours, 5 hours in total, because the legs differ.", "h")
+    assert (got.value, got.tier) == (5, "answer_marker")
