@@ -7,6 +7,8 @@ export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 # Tests that would skip without a tool must run here: make test installs the tools.
 export SLM_REQUIRE_CHROMIUM=1
 mkdir -p artifacts/logs
+rm -f artifacts/logs/*.log  # counts are read from this run's logs only
+stage_failures=0
 only=${1:-all}
 [ "$only" = all ] && export SLM_REQUIRE_SHELLCHECK=1
 summary=()
@@ -26,14 +28,40 @@ stage() {  # stage NAME COMMAND... : run quietly, log to artifacts/logs/NAME.log
   else
     printf '[test] %-34s FAILED %6ss (log: %s)\n' "$name" "$secs" "$log"
     tail -n 60 "$log" | sed 's/^/    | /'
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -qE '^(=+ )?([0-9]+ [a-z]+, )*[0-9]+ (failed|error)' ||
+      stage_failures=$((stage_failures + 1))
     summary+=("$(printf '%-34s FAILED %6ss' "$name" "$secs")")
     finish 1
   fi
 }
 
+# Test counts from the pytest summary lines of every stage's log (pytest stages and molecule's
+# testinfra verify); a stage that failed without such a line (lint, a molecule step) counts as one
+# failure, so the closing line never reports a failed run as all passed.
+count_tests() {
+  local passed=0 failed=0 skipped=0 log line n word
+  for log in artifacts/logs/*.log; do
+    [ -f "$log" ] || continue
+    while read -r line; do
+      for word in passed failed error skipped; do  # "error" also counts "errors"
+        n=$(grep -oE "[0-9]+ $word" <<<"$line" | grep -oE '^[0-9]+' || true)
+        [ -n "$n" ] || continue
+        case $word in
+          passed) passed=$((passed + n)) ;;
+          skipped) skipped=$((skipped + n)) ;;
+          *) failed=$((failed + n)) ;;
+        esac
+      done
+    done < <(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(=+ )?[0-9]+ (passed|failed|error|errors|skipped)[^=]* in [0-9.]+s')
+  done
+  failed=$((failed + stage_failures))
+  echo "$passed passed, $failed failed, $skipped skipped"
+}
+
 finish() {
   echo "[test] ---- summary ($(( $(date +%s) - started )) s in all) ----"
   printf '[test] %s\n' "${summary[@]}"
+  echo "tests: $(count_tests)"
   exit "$1"
 }
 
