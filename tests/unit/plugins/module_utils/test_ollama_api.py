@@ -7,7 +7,12 @@ import json
 
 import pytest
 
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.ollama_api import OllamaAPI, OllamaError, PullTracker
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.ollama_api import (
+    OllamaAPI,
+    OllamaError,
+    PullTracker,
+    canonical,
+)
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import HttpTransport
 from ollama_api_emulator import OllamaAPIEmulator
 from seed_replies import CORRECT
@@ -115,3 +120,10 @@ def test_errors_name_the_call_and_the_answer(emu) -> None:
     with pytest.raises(OllamaError) as exc:
         dead.version()
     assert "connection refused" in str(exc.value)
+
+
+def test_canonical_is_the_name_ollama_lists() -> None:
+    assert canonical("phi4-mini") == "phi4-mini:latest"
+    assert canonical("library/phi4-mini:3.8b") == canonical("registry.ollama.ai/library/phi4-mini:3.8b") == \
+        "phi4-mini:3.8b"
+    assert canonical("team/phi4:v1") == "team/phi4:v1" and canonical("mirror.local:5000/phi4") == "mirror.local:5000/phi4:latest"

@@ -216,3 +216,10 @@ def test_model_from_another_gguf_is_imported_again(run_module, tmp_path) -> None
         r = run_module(ollama_model.main, args(emu, variants=[], from_gguf={"path": path, "sha256": digest}))
         assert r["actions"][0]["action"] == "import" and "declared GGUF is " + digest[:12] in r["actions"][0]["reason"]
         assert emu.store.models[NAME]["model_digest"] == "sha256:" + digest
+
+
+def test_library_prefixed_name_is_the_listed_model(run_module, emu) -> None:
+    run_module(ollama_model.main, args(emu))
+    emu.clear_calls()
+    r = run_module(ollama_model.main, args(emu, name="library/" + NAME))
+    assert r["changed"] is False and writes(emu) == []
