@@ -93,6 +93,9 @@ def test_pull_timeout_keeps_partial_state(emu) -> None:
         api(emu).pull(NAME, 0.5, PullTracker(NAME))
     assert exc.value.result["outcome"] == "timeout" and "pull_timeout=0s" in str(exc.value)
     assert NAME not in emu.models
+    emu.pull_step_s = 0.0
+    again = api(emu).pull(NAME, 30, PullTracker(NAME))  # the client went away: Ollama kept the bytes
+    assert again["outcome"] == "success" and again["resumed_from_bytes"] > 0
 
 
 def test_blob_upload_and_its_errors(emu, tmp_path) -> None:
