@@ -5,9 +5,9 @@ through the image ``slm-fleet/ollama-api-emulator``) use this emulator of Ollama
 answers chat from a script (see ``seed_replies``), never runs a model, and is deterministic (fixed
 timestamps, digests derived from names, ``eval_duration`` = 50 ms per token).
 
-Checked against ollama/ollama: docs/api.md, server/routes.go (routes, ``PullHandler``,
-``ShowHandler``/``GetModelInfo``, ``DeleteHandler``, ``HeadBlobHandler``, ``CreateBlobHandler``,
-``streamResponse``/``waitForStream``), server/create.go (``CreateHandler``, ``createModel``,
+Checked against ollama/ollama (commit fb30760, August 2026): docs/api.md, server/routes.go
+(routes, ``PullHandler``, ``ShowHandler``/``GetModelInfo``, ``DeleteHandler``, ``HeadBlobHandler``,
+``CreateBlobHandler``, ``streamResponse``/``waitForStream``), server/create.go (``CreateHandler``, ``createModel``,
 ``setParameters``, ``ggufLayers``), server/images.go (``PullModel``), server/download.go
 (partial downloads resumed, progress every 60 ms), api/types.go (``CreateRequest``,
 ``ProgressResponse``, ``Options``), manifest/paths.go (digest format), openai/openai.go and
