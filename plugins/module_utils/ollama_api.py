@@ -35,8 +35,12 @@ class OllamaError(Exception):
 
 
 def canonical(name: str) -> str:
-    """Ollama's default tag: ``phi4-mini`` -> ``phi4-mini:latest``; other names unchanged."""
+    """A name as Ollama lists it (``DisplayShortest``): default registry and namespace dropped,
+    default tag added - ``registry.ollama.ai/library/phi4-mini`` -> ``phi4-mini:latest``."""
     name = name.strip()
+    for prefix in ("registry.ollama.ai/", "library/"):
+        if name.lower().startswith(prefix):
+            name = name[len(prefix):]
     return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
 
 

@@ -102,6 +102,7 @@ class Converger:
                 self._import(name, gguf, "built from blob %s, declared GGUF is %s" % (
                     (blob_digest(show) or "unknown")[:12], gguf["sha256"][:12]))
             else:
+                self._check_digest(name, self.tags[name])
                 self.known[name] = shown(show)
             return
         if gguf:
@@ -117,7 +118,19 @@ class Converger:
             self.pull_progress = exc.result
             raise
         self.writes_done += 1
+        if self.spec.get("digest"):
+            self._check_digest(name, self.api.tags().get(name) or {})
         self.known[name] = shown(self.api.show(name) or {})
+
+    def _check_digest(self, name: str, entry: Dict[str, Any]) -> None:
+        """With ``digest`` set: the manifest digest ``/api/tags`` lists (``ollama list``'s ID) must match."""
+        want = self.spec.get("digest")
+        have = str(entry.get("digest") or "").lower().replace("sha256:", "")
+        if want and not have.startswith(want):
+            raise OllamaError("%s on the host has manifest digest %s, digest=%s was declared: the registry moved the "
+                              "tag, or another model carries this name. Check the tag's digest in the registry, then "
+                              "update digest, or delete the model (state=absent) and run again."
+                              % (name, have[:12] or "unknown", want))
 
     def _import(self, name: str, gguf: Dict[str, str], reason: str) -> None:
         """GGUF file -> blob (uploaded only if Ollama lacks it) -> ``/api/create`` with ``files``."""

@@ -154,6 +154,19 @@ def check_gguf(spec: Any) -> Optional[Dict[str, str]]:
     return {"path": path, "sha256": digest}
 
 
+def check_digest(digest: Optional[str], gguf: Optional[Dict[str, str]]) -> Optional[str]:
+    """``digest``: 12 to 64 lowercase hex digits (``sha256:`` allowed), not together with ``from_gguf``."""
+    if not digest:
+        return None
+    value = str(digest).strip().lower().replace("sha256:", "")
+    if not re.match(r"^[0-9a-f]{12,64}$", value):
+        raise SpecError("digest=%r: must be the manifest digest, 12 to 64 hex digits (ollama list's ID is the first "
+                        "12)" % digest)
+    if gguf:
+        raise SpecError("digest is for pulled models; with from_gguf the pin is from_gguf.sha256")
+    return value
+
+
 # ---------------------------------------------------------------------- comparison
 def _text(value: Optional[str]) -> str:
     """Whitespace that YAML block scalars add or drop does not count as a change."""

@@ -44,6 +44,12 @@ options:
         registry Ollama is configured with; with O(from_gguf) it is the local name the GGUF is imported as.
     type: str
     required: true
+  digest:
+    description:
+      - Manifest digest the pulled O(name) must have (what C(/api/tags) lists and C(ollama list) shows as ID; at
+        least its first 12 hex digits). Checked after a pull and on every run, so a tag the registry moved is
+        refused instead of served. Not used with O(from_gguf), whose sha256 is the pin.
+    type: str
   state:
     description:
       - V(present) - the model and the variants marked present exist as declared.
@@ -238,6 +244,7 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.ollama_api import
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.ollama_converge import Converger
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.ollama_models import (
     SpecError,
+    check_digest,
     check_gguf,
     check_pinned,
     normalise_variants,
@@ -256,6 +263,7 @@ VARIANT_SPEC = {
 ARGUMENT_SPEC = dict(
     url=dict(type="str", default="http://127.0.0.1:11434"),
     name=dict(type="str", required=True),
+    digest=dict(type="str"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
     from_gguf=dict(type="dict", options=dict(path=dict(type="path", required=True),
                                              sha256=dict(type="str", required=True))),
@@ -280,6 +288,7 @@ def checked_spec(p: dict) -> dict:
                 pull_timeout=p["pull_timeout"], timeout=p["timeout"], progress_file=p["progress_file"])
     spec["variants"] = normalise_variants(p["variants"], spec["name"])
     spec["from_gguf"] = check_gguf(p["from_gguf"]) if p["state"] == "present" else None
+    spec["digest"] = check_digest(p["digest"], spec["from_gguf"])
     folder = os.path.dirname(os.path.abspath(p["progress_file"])) if p["progress_file"] else None
     if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
         raise SpecError("progress_file=%r: directory %s does not exist or is not writable" % (p["progress_file"], folder))

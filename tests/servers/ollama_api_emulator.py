@@ -5,9 +5,9 @@ through the image ``slm-fleet/ollama-api-emulator``) use this emulator of Ollama
 answers chat from a script (see ``seed_replies``), never runs a model, and is deterministic (fixed
 timestamps, digests derived from names, ``eval_duration`` = 50 ms per token).
 
-Checked against ollama/ollama: docs/api.md, server/routes.go (routes, ``PullHandler``,
-``ShowHandler``/``GetModelInfo``, ``DeleteHandler``, ``HeadBlobHandler``, ``CreateBlobHandler``,
-``streamResponse``/``waitForStream``), server/create.go (``CreateHandler``, ``createModel``,
+Checked against ollama/ollama (commit fb30760, August 2026): docs/api.md, server/routes.go
+(routes, ``PullHandler``, ``ShowHandler``/``GetModelInfo``, ``DeleteHandler``, ``HeadBlobHandler``,
+``CreateBlobHandler``, ``streamResponse``/``waitForStream``), server/create.go (``CreateHandler``, ``createModel``,
 ``setParameters``, ``ggufLayers``), server/images.go (``PullModel``), server/download.go
 (partial downloads resumed, progress every 60 ms), api/types.go (``CreateRequest``,
 ``ProgressResponse``, ``Options``), manifest/paths.go (digest format), openai/openai.go and
@@ -46,7 +46,7 @@ __version__ = "0.1.0"
 import argparse
 import json
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import ollama_emulator_openai as v1
 from ollama_emulator_manage import Gone, ModelRoutes
@@ -63,18 +63,31 @@ class _Handler(ModelRoutes, JSONHandler):
         except OSError as exc:
             raise Gone() from exc
 
-    def _read_raw(self) -> bytes:
+    def _read_chunks(self, block: int = 1 << 20) -> Iterator[bytes]:
+        """The request body in blocks (Content-Length or chunked), never all in memory."""
         if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
-            out = b""
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if not size:
                     self.rfile.readline()
-                    return out
-                out += self.rfile.read(size)
+                    return
+                while size:
+                    data = self.rfile.read(min(size, block))
+                    if not data:
+                        return
+                    size -= len(data)
+                    yield data
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        left = int(self.headers.get("Content-Length") or 0)
+        while left > 0:
+            data = self.rfile.read(min(left, block))
+            if not data:
+                return
+            left -= len(data)
+            yield data
+
+    def _read_raw(self) -> bytes:
+        return b"".join(self._read_chunks())
 
     def do_HEAD(self) -> None:  # noqa: N802
         self.owner.log_request_(self, b"")

@@ -27,7 +27,7 @@ class Gone(Exception):
 
 
 class ModelRoutes:
-    """Pull, blobs and create; expects the JSONHandler helpers and ``_line``/``_progress``/``_read_raw``."""
+    """Pull, blobs and create; expects the JSONHandler helpers and ``_line``/``_progress``/``_read_chunks``."""
 
     # ------------------------------------------------------------------ blobs
     def _head_blob(self, digest: str) -> None:
@@ -41,7 +41,12 @@ class ModelRoutes:
         self.end_headers()
 
     def _post_blob(self, digest: str) -> None:
-        raw = self._read_raw()
+        """Hash the body as it arrives (a GGUF is gigabytes); keep only its size and first bytes."""
+        hasher, size, head = hashlib.sha256(), 0, b""
+        for block in self._read_chunks():
+            hasher.update(block)
+            head = head or block[:4]
+            size += len(block)
         store = self.owner.store
         if not DIGEST_RE.match(digest):
             self.send_json(400, {"error": "invalid digest format"})
@@ -50,12 +55,12 @@ class ModelRoutes:
         if key in store.blobs:
             self.send_text(200, "")
             return
-        got = "sha256:" + hashlib.sha256(raw).hexdigest()
+        got = "sha256:" + hasher.hexdigest()
         if got != key:
             self.send_json(400, {"error": 'digest mismatch, expected "%s", got "%s"' % (digest, got)})
             return
         with store.lock:
-            store.blobs[key] = {"size": len(raw), "head": raw[:4]}
+            store.blobs[key] = {"size": size, "head": head}
         self.send_text(201, "")
 
     # ------------------------------------------------------------------ pull and create

@@ -33,9 +33,9 @@ MODEL_BYTES = 2491876774  # phi4-mini Q4_K_M, ~2.5 GB
 
 
 def canonical(name: str) -> str:
-    """``phi4-mini`` -> ``phi4-mini:latest`` (Ollama's default tag)."""
-    last = name.rsplit("/", 1)[-1]
-    return name if ":" in last else name + ":latest"
+    """The name as Ollama lists it: ``registry.ollama.ai/library/phi4-mini`` -> ``phi4-mini:latest``."""
+    name = short(name)
+    return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
 
 
 def sha(text: str) -> str:

@@ -7,7 +7,12 @@ import json
 
 import pytest
 
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.ollama_api import OllamaAPI, OllamaError, PullTracker
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.ollama_api import (
+    OllamaAPI,
+    OllamaError,
+    PullTracker,
+    canonical,
+)
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import HttpTransport
 from ollama_api_emulator import OllamaAPIEmulator
 from seed_replies import CORRECT
@@ -88,6 +93,9 @@ def test_pull_timeout_keeps_partial_state(emu) -> None:
         api(emu).pull(NAME, 0.5, PullTracker(NAME))
     assert exc.value.result["outcome"] == "timeout" and "pull_timeout=0s" in str(exc.value)
     assert NAME not in emu.models
+    emu.pull_step_s = 0.0
+    again = api(emu).pull(NAME, 30, PullTracker(NAME))  # the client went away: Ollama kept the bytes
+    assert again["outcome"] == "success" and again["resumed_from_bytes"] > 0
 
 
 def test_blob_upload_and_its_errors(emu, tmp_path) -> None:
@@ -115,3 +123,10 @@ def test_errors_name_the_call_and_the_answer(emu) -> None:
     with pytest.raises(OllamaError) as exc:
         dead.version()
     assert "connection refused" in str(exc.value)
+
+
+def test_canonical_is_the_name_ollama_lists() -> None:
+    assert canonical("phi4-mini") == "phi4-mini:latest"
+    assert canonical("library/phi4-mini:3.8b") == canonical("registry.ollama.ai/library/phi4-mini:3.8b") == \
+        "phi4-mini:3.8b"
+    assert canonical("team/phi4:v1") == "team/phi4:v1" and canonical("mirror.local:5000/phi4") == "mirror.local:5000/phi4:latest"

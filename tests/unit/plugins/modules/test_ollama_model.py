@@ -216,3 +216,23 @@ def test_model_from_another_gguf_is_imported_again(run_module, tmp_path) -> None
         r = run_module(ollama_model.main, args(emu, variants=[], from_gguf={"path": path, "sha256": digest}))
         assert r["actions"][0]["action"] == "import" and "declared GGUF is " + digest[:12] in r["actions"][0]["reason"]
         assert emu.store.models[NAME]["model_digest"] == "sha256:" + digest
+
+
+def test_library_prefixed_name_is_the_listed_model(run_module, emu) -> None:
+    run_module(ollama_model.main, args(emu))
+    emu.clear_calls()
+    r = run_module(ollama_model.main, args(emu, name="library/" + NAME))
+    assert r["changed"] is False and writes(emu) == []
+
+
+def test_digest_pin_is_checked_after_the_pull_and_on_every_run(run_module, emu) -> None:
+    wrong = run_module(ollama_model.main, args(emu, digest="0123456789ab", variants=[]))
+    assert wrong["_rc"] == 1 and "digest=0123456789ab was declared" in wrong["msg"] and NAME in emu.models
+    listed = emu.store.tag_entry(NAME)["digest"]
+    right = run_module(ollama_model.main, args(emu, digest=listed[:12]))
+    assert right["_rc"] == 0 and [a["action"] for a in right["actions"]] == ["create", "create"]
+    emu.store.models[NAME]["parameters"]["num_ctx"] = 8192  # the tag now names other content
+    moved = run_module(ollama_model.main, args(emu, digest="sha256:" + listed))
+    assert moved["_rc"] == 1 and "the registry moved the tag" in moved["msg"]
+    bad = run_module(ollama_model.main, args(emu, digest="xyz"))
+    assert bad["_rc"] == 1 and "12 to 64 hex digits" in bad["msg"]
