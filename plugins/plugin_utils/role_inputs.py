@@ -145,12 +145,15 @@ def role_names(roles: Any) -> List[str]:
     return []
 
 
-def input_sets(catalog: Catalog, roles: Any, provided: Mapping[str, Any]) -> List[Dict[str, Any]]:
+def input_sets(catalog: Catalog, roles: Any, provided: Mapping[str, Any],
+               unresolved: Iterable[str] = ()) -> List[Dict[str, Any]]:
     """``[{role, spec, arguments}]`` for each role of ``roles`` that has an argument spec.
 
     ``roles`` may nest lists (``['preflight', preflight_input_roles]``). ``arguments`` are the
     role's literal defaults with the host's values (``provided``) over them. Roles without a
-    catalog entry or without an argument spec are skipped.
+    catalog entry or without an argument spec are skipped. Options named in ``unresolved`` (values
+    that cannot be resolved before their role runs) are left out of the spec: validate_argument_spec
+    also reads the spec's names from the task's variables, and would fail on them.
     """
     sets, seen = [], set()
     for role in role_names(roles):
@@ -158,8 +161,9 @@ def input_sets(catalog: Catalog, roles: Any, provided: Mapping[str, Any]) -> Lis
         if role in seen or not entry or entry.get("spec") is None:
             continue
         seen.add(role)
-        spec = entry["spec"]
-        values = dict(entry.get("defaults") or {})
+        skip = set(unresolved or ())
+        spec = {name: option for name, option in entry["spec"].items() if name not in skip}
+        values = {k: v for k, v in (entry.get("defaults") or {}).items() if k in spec}
         values.update({k: v for k, v in provided.items() if k in spec})
         sets.append({"role": role, "spec": spec, "arguments": values})
     return sets

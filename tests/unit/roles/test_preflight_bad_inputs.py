@@ -214,3 +214,15 @@ def test_several_bad_inputs_of_several_roles_are_reported_together(tmp_path: Pat
         "got: snap. gw: invalid input for role engine_onnx: engine_onnx_keep_releases must be at least 2, got 1; "
         "engine_onnx_precision must be one of: int4, int8, fp16, fp32, got: int3. gw: invalid input for role verify: "
         "verify_gate must be one of: enforce, report, got: strict. Nothing was changed on this host.")
+
+
+def test_a_value_that_resolves_only_later_is_left_to_its_role(tmp_path: Path) -> None:
+    # No facts are gathered here: the sha256 cannot be resolved yet, and must not fail the check;
+    # the bad value next to it is still refused.
+    later = {"container_runtime_compose_sha256": "{{ ansible_facts['architecture'] | default(undefined_var) }}"}
+    proc, out = run(tmp_path, {"later": later, "later-and-bad": {**later, "verify_gate": "strict"}})
+    failed = refusals(out)
+    assert "later" not in failed, failed.get("later")
+    [(_task, message)] = failed["later-and-bad"]
+    assert message.startswith("later-and-bad: invalid input for role verify: verify_gate must be one of")
+    assert "Traceback" not in proc.stdout + proc.stderr

@@ -169,3 +169,10 @@ def test_the_lookup_reads_a_roles_directory(roles: Path) -> None:
     assert "engine_demo" in catalog
     with pytest.raises(AnsibleLookupError, match="is not a directory of roles"):
         LookupModule().run([str(roles / "missing")], variables={})
+
+
+def test_unresolved_values_are_left_out_of_the_spec(roles: Path) -> None:
+    catalog = rc.role_catalog(str(roles))
+    [demo] = ri.input_sets(catalog, ["engine_demo"], {"engine_demo_keep": 3}, ["engine_demo_port", "engine_demo_keep"])
+    assert "engine_demo_port" not in demo["spec"] and "engine_demo_port" not in demo["arguments"]
+    assert "engine_demo_keep" not in demo["arguments"] and "engine_demo_mode" in demo["spec"]
