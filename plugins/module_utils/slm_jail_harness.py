@@ -2,7 +2,7 @@
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The program that runs *inside* the code-check jail (stdlib only, Python >= 3.6).
+"""The program that runs *inside* the code-check jail (stdlib only, Python >= 3.8).
 
 The parent (:mod:`slm_jail`) sends this file's source as the first line of stdin, then one
 JSON payload: the answer's code, the **probes** (the parts of each test that use the answer's
