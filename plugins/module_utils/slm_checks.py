@@ -217,8 +217,8 @@ def judge_code(check: Dict[str, Any], content: str, runner: Callable[..., Any] =
     result = runner(code, tests, time_limit_s=float(check.get("time_limit_s", 10)),
                     per_test_s=float(check.get("per_test_s", 5)), memory_mb=int(check.get("memory_mb", 256)))
     mode = result.isolation.get("mode")
-    details = {"code_source": how, "tests": result.tests, "isolation": mode, "duration_s": result.duration_s,
-               "notes": result.notes, "output_capped": result.output_capped}
+    details = {"code_source": how, "tests": result.tests, "isolation": mode, "jail": result.isolation,
+               "duration_s": result.duration_s, "notes": result.notes, "output_capped": result.output_capped}
     answer = code if len(code) <= 4000 else code[:3997] + "..."
     if result.not_run:
         details["not_run"] = result.not_run
