@@ -144,7 +144,7 @@ def _outcome(event: Dict[str, Any]) -> Dict[str, Any]:
 def _read_channel(result: JailResult, text: str, n_probes: int) -> tuple:
     """Outcomes per probe and whether the harness finished; sets ``tampered`` on anything foreign."""
     outcomes: List[Optional[Dict[str, Any]]] = [None] * n_probes
-    done = False
+    done, seen = False, set()
     for number, line in enumerate(text.split("\n")[:-1], 1):  # a cut last line is incomplete, not foreign
         try:
             event = json.loads(line)
@@ -157,13 +157,14 @@ def _read_channel(result: JailResult, text: str, n_probes: int) -> tuple:
                 outcomes[i] = _outcome(event)
             elif event == {"done": True}:
                 done = True
-            elif set(event) == {"loaded", "notes"} and not result.notes:
+            elif set(event) == {"loaded", "notes"} and not seen:
                 result.notes = [str(n) for n in event["notes"]][:20]
-            elif set(event) == {"load_error"} and result.load_error is None:
+            elif set(event) == {"load_error"} and not seen:
                 result.load_error = str(event["load_error"])[:500]
             else:
                 raise Tampered("unknown event")
-        except (ValueError, TypeError, Tampered) as exc:
+            seen.add(number)
+        except (ValueError, TypeError, RecursionError, Tampered) as exc:
             result.tampered = "line %d (%s): %.80r" % (number, exc, line)
             return outcomes, False
     return outcomes, done

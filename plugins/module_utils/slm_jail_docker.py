@@ -97,6 +97,14 @@ def _call(path: str, method: str, url: str, body: Any = None, timeout: float = 3
         return resp.status, {"message": raw.decode("utf-8", "replace")[:300]}
 
 
+def _quietly(path: str, method: str, url: str) -> None:
+    """Best effort (kill, remove): the engine may have removed the container already."""
+    try:
+        _call(path, method, url)
+    except NotRun:
+        pass
+
+
 def container_spec(image: str, argv: List[str], memory_mb: int, pids: int = 64, cpus: float = 1.0,
                    tmp_mb: int = 16) -> Dict[str, Any]:
     """The ``POST /containers/create`` body: every isolation setting of the jail is here."""
@@ -150,7 +158,10 @@ def _pump(sock: socket.socket, buf: bytes, out: Collector, deadline: float) -> b
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([sock], [], [], left)[0]:
             return False
-        chunk = sock.recv(65536)
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            chunk = b""
         if not chunk:
             return True
         buf += chunk
@@ -179,12 +190,15 @@ def run_container(path: str, image: str, argv: List[str], stdin: bytes, time_lim
         if status not in (204, 304):
             raise NotRun("the jail container did not start (does %s have python3?): %s" % (
                 image, (body or {}).get("message")))
-        sock.sendall(stdin)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(stdin)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the process is already gone: what it wrote is still read below
         out = Collector(caps)
         if not _pump(sock, rest, out, time.monotonic() + time_limit_s):
             run.timed_out = out.capped is None
-            _call(path, "POST", "/containers/%s/kill" % cid)
+            _quietly(path, "POST", "/containers/%s/kill" % cid)
         run.stdout, run.stderr, run.capped = bytes(out.data[1]), bytes(out.data[2]), out.capped
         try:
             run.exit_code = json.loads(waiter.getresponse().read()).get("StatusCode")
@@ -195,4 +209,4 @@ def run_container(path: str, image: str, argv: List[str], stdin: bytes, time_lim
         if sock is not None:
             sock.close()
         waiter.close()
-        _call(path, "DELETE", "/containers/%s?force=1" % cid)  # 404 when the engine removed it already
+        _quietly(path, "DELETE", "/containers/%s?force=1" % cid)  # 404 when the engine removed it already

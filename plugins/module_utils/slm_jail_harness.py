@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import math
 import os
 import signal
 import sys
@@ -83,7 +84,7 @@ def _normal(enc):
     """The form digests are taken of: Python's cross-type equalities folded in."""
     if isinstance(enc, bool):
         return int(enc)
-    if isinstance(enc, float) and enc == enc and abs(enc) != float("inf") and enc == int(enc):
+    if isinstance(enc, float) and math.isfinite(enc) and enc == int(enc):
         return _int(int(enc))
     if isinstance(enc, list):
         return [_normal(e) for e in enc]

@@ -117,8 +117,14 @@ def decode(enc: Any) -> Any:
 
 def _answer_side(node: ast.AST) -> bool:
     """True when the sub-expression uses something only the jail has (a name the answer defines)."""
+    bound = set()  # comprehension and lambda variables are the test's own
     for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and sub.id not in SAFE_BUILTINS:
+        if isinstance(sub, ast.comprehension):
+            bound |= {n.id for n in ast.walk(sub.target) if isinstance(n, ast.Name)}
+        elif isinstance(sub, ast.Lambda):
+            bound |= {a.arg for a in sub.args.posonlyargs + sub.args.args + sub.args.kwonlyargs}
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and sub.id not in SAFE_BUILTINS and sub.id not in bound:
             return True
         if isinstance(sub, ast.Attribute) and sub.attr.startswith("_"):
             return True

@@ -107,7 +107,7 @@ def test_prints_are_not_results() -> None:
 
 def test_runs_in_parallel_threads() -> None:
     results = []
-    threads = [threading.Thread(target=lambda: results.append(jail(GCD, ["gcd(48, 18) == 6"]))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: results.append(jail(GCD, ["gcd(48, 18) == 6"]))) for _run in range(4)]
     for t in threads:
         t.start()
     for t in threads:

@@ -45,7 +45,7 @@ Outcome = Tuple[bool, str]
 def count_line(request):
     """Print the suite's figures once, after its last attempt."""
     yield
-    contained = sum(1 for _, ok in OUTCOMES if ok)
+    contained = sum(1 for _name, ok in OUTCOMES if ok)
     line = "jail abuse suite: %d attempts, %d contained" % (len(OUTCOMES), contained)
     escaped = [name for name, ok in OUTCOMES if not ok]
     if escaped:
@@ -124,7 +124,7 @@ def unix_socket(tmp: Path) -> Outcome:
     def serve() -> None:
         while not stop.is_set():
             try:
-                conn, _ = srv.accept()
+                conn = srv.accept()[0]
                 seen.append(conn.recv(100) or b"<connected>")
                 conn.close()
             except OSError:

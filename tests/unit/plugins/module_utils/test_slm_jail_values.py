@@ -21,6 +21,8 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_jail_values i
     ("sorted(f([3, 1])) == [1, 3]", ["sorted(f([3, 1]))"]),
     ("0 < f(2) <= 10", ["f(2)"]),
     ("1 + 1 == 2", []),
+    ("f(5) == [i * i for i in range(5)]", ["f(5)"]),
+    ("[f(i) for i in range(3)] == [0, 1, 2]", ["[f(i) for i in range(3)]"]),
     ("().__class__ == tuple", ["().__class__"]),
 ])
 def test_only_the_answers_part_of_a_test_goes_into_the_jail(test, probes) -> None:
@@ -93,7 +95,9 @@ def test_results_channel_rejects_foreign_and_repeated_lines() -> None:
                  '{"test":"gcd(48, 18) == 6","passed":true}\n',
                  '{"i":0,"value":6}\n{"done":true}\n{"i":1,"value":1}\n',
                  '{"i":5,"value":6}\n',
-                 '{"i":0,"value":6,"error":"x"}\n'):
+                 '{"i":0,"value":6,"error":"x"}\n',
+                 '{"loaded":true,"notes":[]}\n{"loaded":true,"notes":["x"]}\n',
+                 '{"i":0,"value":%s}\n' % ("[" * 50000 + "]" * 50000)):
         r = JailResult()
         _read_channel(r, text, 2)
         assert r.tampered, text
