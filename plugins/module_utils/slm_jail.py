@@ -111,12 +111,16 @@ def _run_subprocess(argv: List[str], stdin: bytes, time_limit_s: float) -> RawRu
                 elif not out.add(streams[fd], chunk):
                     finished = False
                     break
-        if not finished:
+        try:  # output closed is not the end: the process gets what is left of its time
+            code = proc.wait(timeout=max(deadline - time.monotonic(), 0)) if finished else None
+        except subprocess.TimeoutExpired:
+            run.timed_out, code = True, None
+        if code is None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except OSError:
                 pass
-        code = proc.wait()
+            code = proc.wait()
         run.exit_code = 128 - code if code < 0 else code
         run.stdout, run.stderr, run.capped = bytes(out.data[1]), bytes(out.data[2]), out.capped
         proc.stdout.close()

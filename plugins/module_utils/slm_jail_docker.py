@@ -167,6 +167,15 @@ def _pump(sock: socket.socket, buf: bytes, out: Collector, deadline: float) -> b
         buf += chunk
 
 
+def _exit_code(waiter: _UnixHTTP, timeout: float) -> Optional[int]:
+    """The container's exit status, or None when it is still running after ``timeout`` seconds."""
+    try:
+        waiter.sock.settimeout(timeout)
+        return json.loads(waiter.getresponse().read()).get("StatusCode")
+    except (OSError, ValueError, AttributeError, http.client.HTTPException):
+        return None
+
+
 def run_container(path: str, image: str, argv: List[str], stdin: bytes, time_limit_s: float, memory_mb: int,
                   caps: Dict[int, int]) -> RawRun:
     """Run ``argv`` in a fresh jail container fed ``stdin``; kill it at ``time_limit_s`` or a cap."""
@@ -195,15 +204,16 @@ def run_container(path: str, image: str, argv: List[str], stdin: bytes, time_lim
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the process is already gone: what it wrote is still read below
-        out = Collector(caps)
-        if not _pump(sock, rest, out, time.monotonic() + time_limit_s):
+        out, deadline = Collector(caps), time.monotonic() + time_limit_s
+        if not _pump(sock, rest, out, deadline):
             run.timed_out = out.capped is None
+            sock.close()  # first: the engine must not block writing output nobody reads
             _quietly(path, "POST", "/containers/%s/kill" % cid)
         run.stdout, run.stderr, run.capped = bytes(out.data[1]), bytes(out.data[2]), out.capped
-        try:
-            run.exit_code = json.loads(waiter.getresponse().read()).get("StatusCode")
-        except (OSError, ValueError, http.client.HTTPException):
-            run.exit_code = None
+        run.exit_code = _exit_code(waiter, max(deadline - time.monotonic(), 0) + 5)
+        if run.exit_code is None:  # output closed, process still running: its time is up
+            run.timed_out = True
+            _quietly(path, "POST", "/containers/%s/kill" % cid)
         return run
     finally:
         if sock is not None:

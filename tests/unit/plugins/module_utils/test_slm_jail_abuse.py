@@ -249,6 +249,14 @@ def huge_output(tmp: Path) -> Outcome:
     return bool(getattr(r, "output_capped", None)) and not r.passed, "output not capped: %s" % r.as_dict()
 
 
+def closed_output_keeps_running(tmp: Path) -> Outcome:
+    code = "import os, time\nfor fd in range(1, 20):\n    try:\n        os.close(fd)\n    except OSError:\n        pass\ntime.sleep(3600)\n"
+    r = jail(code + OK_FN, ["f() == 1"], time_limit_s=2, per_test_s=600)
+    left = subprocess.run(["docker", "ps", "-q", "--filter", "label=edgeai.slm_fleet.code-check"],
+                          capture_output=True, text=True, check=False).stdout.split()
+    return not r.passed and not left, "still running after its time: %s %s" % (left, r.as_dict())
+
+
 def network(tmp: Path) -> Outcome:
     seen: List[Any] = []
     srv = socket.socket()
@@ -289,7 +297,7 @@ def privilege_escalation(tmp: Path) -> Outcome:
 ATTEMPTS: Dict[str, Callable[[Path], Outcome]] = {f.__name__: f for f in (
     dir_fd_write, audit_hook_switched_off, tmp_and_shm_writes, tmp_survives_between_runs, unix_socket, etc_shadow,
     host_file_read, host_environment, host_processes, forged_results, fork_bomb, memory_hog, endless_loop,
-    huge_output, network, privilege_escalation)}
+    huge_output, closed_output_keeps_running, network, privilege_escalation)}
 
 
 @pytest.mark.parametrize("name", list(ATTEMPTS))
