@@ -115,11 +115,11 @@ def _run_subprocess(argv: List[str], stdin: bytes, time_limit_s: float) -> RawRu
             code = proc.wait(timeout=max(deadline - time.monotonic(), 0)) if finished else None
         except subprocess.TimeoutExpired:
             run.timed_out, code = True, None
+        try:  # also the children it left behind in its process group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
         if code is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
             code = proc.wait()
         run.exit_code = 128 - code if code < 0 else code
         run.stdout, run.stderr, run.capped = bytes(out.data[1]), bytes(out.data[2]), out.capped

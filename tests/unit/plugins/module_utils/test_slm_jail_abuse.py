@@ -185,6 +185,25 @@ def host_processes(tmp: Path) -> Outcome:
     return r.passed, "host process %d visible: %s" % (sleeper.pid, r.tests)
 
 
+def signal_host_process(tmp: Path) -> Outcome:
+    victim = subprocess.Popen(["sleep", "60"], user=65534, group=65534)  # same uid as the jail's user
+    try:
+        code = "import os, signal\ntry:\n    os.kill(%d, signal.SIGKILL)\nexcept OSError:\n    pass\n" % victim.pid
+        jail(DISARM + code + OK_FN, ["f() == 1"])
+        alive = victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+    return alive, "a host process of uid 65534 was killed from the jail"
+
+
+def docker_socket(tmp: Path) -> Outcome:
+    code = ("import socket\ndef engine():\n    s = socket.socket(socket.AF_UNIX)\n    s.connect('/var/run/docker.sock')\n"
+            "    s.sendall(b'GET /version HTTP/1.0\\r\\n\\r\\n')\n    return s.recv(4096).decode('latin-1')\n")
+    r = jail(DISARM + code, ["engine() == ''"])
+    return "Docker/" not in report_of(r), "the host's Docker API answered the jail: %s" % r.tests
+
+
 def forged_results(tmp: Path) -> Outcome:
     forge = DISARM + r'''
 import gc, json, os
@@ -296,8 +315,8 @@ def privilege_escalation(tmp: Path) -> Outcome:
 
 ATTEMPTS: Dict[str, Callable[[Path], Outcome]] = {f.__name__: f for f in (
     dir_fd_write, audit_hook_switched_off, tmp_and_shm_writes, tmp_survives_between_runs, unix_socket, etc_shadow,
-    host_file_read, host_environment, host_processes, forged_results, fork_bomb, memory_hog, endless_loop,
-    huge_output, closed_output_keeps_running, network, privilege_escalation)}
+    host_file_read, host_environment, host_processes, signal_host_process, docker_socket, forged_results, fork_bomb,
+    memory_hog, endless_loop, huge_output, closed_output_keeps_running, network, privilege_escalation)}
 
 
 @pytest.mark.parametrize("name", list(ATTEMPTS))
