@@ -21,7 +21,7 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_extract impor
     extract_final,
     format_quantity,
 )
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_sandbox import run_python
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_jail import run_python
 
 Verdict = Tuple[bool, str, Any, Dict[str, Any]]
 
@@ -204,6 +204,11 @@ def extract_code(content: str, needed: List[str]) -> Tuple[Optional[str], str]:
 
 
 def judge_code(check: Dict[str, Any], content: str, runner: Callable[..., Any] = run_python) -> Verdict:
+    """Run the reply's code in the jail; the tests are judged by this process (see :mod:`slm_jail`).
+
+    When the jail is unavailable, ``details['not_run']`` carries the reason and the caller reports
+    the check as not run (it is neither passed nor counted).
+    """
     tests = check["tests"]
     needed = required_names(tests)
     code, how = extract_code(content, needed)
@@ -211,26 +216,32 @@ def judge_code(check: Dict[str, Any], content: str, runner: Callable[..., Any] =
         return False, "%s (expected a ```python block defining %s)" % (how, ", ".join(needed) or "the code"), None, {}
     result = runner(code, tests, time_limit_s=float(check.get("time_limit_s", 10)),
                     per_test_s=float(check.get("per_test_s", 5)), memory_mb=int(check.get("memory_mb", 256)))
-    details = {"code_source": how, "tests": result.tests, "isolation": result.isolation.get("mode"),
-               "duration_s": result.duration_s, "notes": result.notes}
+    mode = result.isolation.get("mode")
+    details = {"code_source": how, "tests": result.tests, "isolation": mode, "jail": result.isolation,
+               "duration_s": result.duration_s, "notes": result.notes, "output_capped": result.output_capped}
     answer = code if len(code) <= 4000 else code[:3997] + "..."
-    details["violations"] = result.violations
+    if result.not_run:
+        details["not_run"] = result.not_run
+        return False, "%s (isolation %s)" % (result.not_run, mode), answer, details
+    where = "" if mode == "container" else " [ran in mode %s: no isolation, opted in by name]" % mode
     if result.load_error:
-        return False, "the code (%s) failed to load: %s" % (how, result.load_error), answer, details
-    if result.violations:
-        return False, "the code tried something the sandbox blocks: %s" % "; ".join(result.violations[:3]), answer, details
+        return False, "the code (%s) failed to load: %s%s" % (how, result.load_error, where), answer, details
+    if result.tampered:
+        return False, "the code wrote to the jail's results channel (%s); the run is not judged%s" % (
+            result.tampered, where), answer, details
     failed = [t for t in result.tests if not t["passed"]]
     ran = "%d/%d tests passed" % (len(tests) - len(failed), len(tests))
     if result.timed_out:
         ran += "; the run hit the %gs wall-clock limit" % float(check.get("time_limit_s", 10))
-    if result.crashed:
-        ran += "; %s" % result.crashed
-    if failed or result.timed_out or result.crashed:
+    for problem in (result.crashed, result.output_capped):
+        if problem:
+            ran += "; %s" % problem
+    if failed or result.timed_out or result.crashed or result.output_capped:
         listed = "; ".join("%s -> %s" % (t["test"], t["detail"]) for t in failed[:4])
         more = " (+%d more)" % (len(failed) - 4) if len(failed) > 4 else ""
         notes = (" (note: %s)" % "; ".join(result.notes[:2])) if result.notes else ""
-        return False, "%s; failed: %s%s%s" % (ran, listed, more, notes), answer, details
-    return True, "%s (%s, sandbox %s)" % (ran, how, result.isolation.get("mode")), answer, details
+        return False, "%s; failed: %s%s%s%s" % (ran, listed, more, notes, where), answer, details
+    return True, "%s (%s, jail %s)%s" % (ran, how, mode, where), answer, details
 
 
 # --------------------------------------------------------------------------- tool calls

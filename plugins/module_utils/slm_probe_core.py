@@ -13,6 +13,9 @@ Counting rules:
 * a check whose ``informational_on`` list names the API or engine runs and is reported, but is
   not counted in ``pass_rate`` (``counted: false``) — the default suite uses this for tool calls
   on Ollama, which are unreliable with phi4-mini;
+* a ``code`` check whose jail is not available on the host (mode ``container`` without a usable
+  Docker engine or image) is *not run*: skipped, not counted, listed in ``not_run`` and in the
+  summary line with the reason — never run in a weaker mode instead;
 * ``pass_rate`` = passed counted checks / counted checks (None when nothing counted);
 * latency, TTFT and tokens/s summaries are medians over the checks that got an answer.
 """
@@ -25,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_checks import judge, quote
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_sandbox import run_python
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_jail import run_python
 
 
 def messages_for(check: Dict[str, Any], default_system: Optional[str]) -> List[Dict[str, str]]:
@@ -74,7 +77,9 @@ def run_check(client: Any, model: str, check: Dict[str, Any], labels: List[str],
     if not reply.ok:
         reason += " (the stream ended early: %s)" % reply.error
     out.update(passed=bool(passed), reason=reason, answer=answer, details=details)
-    if not out["counted"]:
+    if details.get("not_run"):  # no jail for code on this host: neither passed nor counted
+        out.update(skipped=True, counted=False)
+    elif not out["counted"]:
         out["reason"] = "informational here (not counted): " + reason
     return out
 
@@ -121,6 +126,7 @@ def run_suite(client: Any, model: str, checks: List[Dict[str, Any]], labels: Lis
         "pass_threshold": pass_threshold,
         "passed": rate is not None and rate >= pass_threshold,
         "failures": [{"name": r["name"], "reason": r["reason"]} for r in failed],
+        "not_run": [{"name": r["name"], "reason": r["reason"]} for r in results if (r.get("details") or {}).get("not_run")],
         "latency_p50_s": _median([r["latency_s"] for r in answered]),
         "ttft_p50_s": _median([r["ttft_s"] for r in answered]),
         "tokens_per_s": _median(tps),  # type: ignore[arg-type]
@@ -137,6 +143,9 @@ def summary_line(result: Dict[str, Any]) -> str:
         round(result["pass_threshold"] * 100))
     if result["failures"]:
         line += "; failing: " + "; ".join("%s: %s" % (f["name"], f["reason"]) for f in result["failures"])
+    if result.get("not_run"):
+        line += "; %d code check%s not run: %s" % (len(result["not_run"]), "" if len(result["not_run"]) == 1 else "s",
+                                                   result["not_run"][0]["reason"])
     return line
 
 

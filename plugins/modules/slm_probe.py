@@ -17,8 +17,8 @@ description:
     C(/api/chat)), grades the reply and returns, per check, pass/fail with a readable reason, the
     extracted answer, latency, time to first token and tokens/s.
   - "Check kinds: V(numeric) (final-answer extraction with unit and tolerance), V(regex),
-    V(contains), V(not_contains), V(code) (the reply's Python block runs in a sandbox against test
-    expressions) and V(tool_call) (the reply must call the expected function with the expected
+    V(contains), V(not_contains), V(code) (the reply's Python block runs in a jail, the tests are
+    judged by the module) and V(tool_call) (the reply must call the expected function with the expected
     arguments). The schema is in C(docs/verify_checks.md); the default suite is
     C(roles/verify/files/suites/seed_reasoning.yml)."
   - The check list is validated before any request; a malformed list fails in both gate modes,
@@ -76,12 +76,33 @@ options:
         that batch (vLLM) or have parallel slots (Ollama C(OLLAMA_NUM_PARALLEL)).
     type: int
     default: 1
+  code_isolation:
+    description:
+      - How V(code) checks run the model's code. V(container) (default) runs it in a throwaway container
+        on this host's Docker engine with no network, a read-only root, user 65534, no capabilities,
+        C(no-new-privileges), pids/memory/CPU limits and a private C(/tmp); when no engine or image is
+        usable the check is reported as not run, never run another way.
+      - V(subprocess_unsafe) runs it as a plain child process of the module on the host (rlimits and a
+        wall clock only). Only for hosts where an operator accepts that, by naming it.
+    type: str
+    choices: [container, subprocess_unsafe]
+    default: container
+  code_image:
+    description:
+      - Image with C(python3) on this host's Docker engine for O(code_isolation=container), for example
+        the engine image C(slm-fleet/slm-engine:0.1.0). Never pulled. Required when the checks include
+        V(code) checks and O(code_isolation=container).
+    type: str
+  code_docker_socket:
+    description: UNIX socket of the Docker engine API used for O(code_isolation=container).
+    type: path
+    default: /var/run/docker.sock
 notes:
   - Supports check mode (it only asks questions).
-  - "The V(code) sandbox runs on the host that runs the module: a subprocess with a wall-clock limit,
-    rlimits, a scratch directory and, where C(unshare) works, no network namespace access and the
-    C(nobody) user. Each result's C(details.isolation) names the layers in force; see
-    C(docs/verify_checks.md) for exactly what is and is not isolated."
+  - "V(code) checks run on the host that runs the module, in the mode O(code_isolation) names; each
+    result's C(details.isolation) says which mode ran. The module sends only the code and the test
+    inputs into the jail and compares the returned values with the expected ones itself. See
+    C(docs/verify_checks.md) for what the jail guarantees and its limits."
 extends_documentation_fragment:
   - edgeai.slm_fleet.engine_connection
 author:
@@ -190,6 +211,16 @@ failures:
   returned: always
   type: list
   elements: dict
+not_run:
+  description: Name and reason of each V(code) check not run because its jail is not available here.
+  returned: always
+  type: list
+  elements: dict
+code_isolation:
+  description: The O(code_isolation) mode V(code) checks ran in.
+  returned: always
+  type: str
+  sample: container
 summary:
   description: One line, for example C(8/9 checks passed (89% >= 80%); failing - ...).
   returned: always
@@ -232,6 +263,8 @@ duration_s:
   type: float
 """
 
+import functools
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_check_schema import validate_checks
@@ -241,6 +274,7 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import
     client_from_params,
 )
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import redact_url
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_jail import MODES, run_python
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_probe_core import run_suite, summary_line
 
 ARGUMENT_SPEC = dict(
@@ -255,6 +289,9 @@ ARGUMENT_SPEC = dict(
     max_tokens=dict(type="int", default=768, no_log=False),
     temperature=dict(type="float", default=0.0),
     concurrency=dict(type="int", default=1),
+    code_isolation=dict(type="str", choices=list(MODES), default="container"),
+    code_image=dict(type="str"),
+    code_docker_socket=dict(type="path", default="/var/run/docker.sock"),
 )
 
 
@@ -271,6 +308,10 @@ def main() -> None:
                         % (p["concurrency"], p["max_tokens"], p["timeout"], p["temperature"]))
     if not p["url"].startswith(("http://", "https://")):
         problems.append("url must start with http:// or https://; got %r" % redact_url(p["url"]))
+    if (p["code_isolation"] == "container" and not p["code_image"] and not problems
+            and any(c.get("kind") == "code" for c in p["checks"])):
+        problems.append("code_image is required for code checks with code_isolation=container: an image with "
+                        "python3 on this host's Docker engine (e.g. the engine image); got none")
     if problems:
         module.fail_json(msg="invalid slm_probe input (%d problem%s): %s" % (
             len(problems), "" if len(problems) == 1 else "s", " | ".join(problems)), problems=problems)
@@ -280,11 +321,13 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     result = run_suite(client, p["model"], p["checks"], labels=[p["api"], p["engine"] or p["api"]],
                        max_tokens=p["max_tokens"], temperature=p["temperature"], timeout=p["timeout"],
-                       concurrency=p["concurrency"], system=p["system_prompt"], pass_threshold=p["pass_threshold"])
+                       concurrency=p["concurrency"], system=p["system_prompt"], pass_threshold=p["pass_threshold"],
+                       runner=functools.partial(run_python, isolation=p["code_isolation"], image=p["code_image"],
+                                                docker_socket=p["code_docker_socket"]))
     result["summary"] = summary_line(result)
     result["gate"] = p["gate"]
     result["gate_failed"] = p["gate"] == "enforce" and not result["passed"]
-    result.update(changed=False, api=p["api"], engine=p["engine"] or p["api"], model=p["model"],
+    result.update(changed=False, code_isolation=p["code_isolation"], api=p["api"], engine=p["engine"] or p["api"], model=p["model"],
                   url=redact_url(p["url"]))
     if result["gate_failed"]:
         msg = "reasoning gate failed for %s at %s: %s" % (p["model"], redact_url(p["url"]), result["summary"])

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import API_KEY, MODEL_ID, RunningServer
+from jail_engine import IMAGE as JAIL_IMAGE
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = REPO / "roles/verify/files/suites/seed_reasoning.yml"
@@ -58,7 +59,7 @@ def test_reasoning_checks_fail_with_reasons_and_the_enforce_gate_fails(server: R
     checks = yaml.safe_load(SUITE.read_text())["checks"]
     result = run("slm_probe", {"url": server.url, "api": "openai", "engine": "onnx", "model": MODEL_ID,
                                "api_key": API_KEY, "checks": checks, "gate": "enforce", "pass_threshold": 0.8,
-                               "max_tokens": 64, "concurrency": 2}, tmp_path)
+                               "max_tokens": 64, "concurrency": 2, "code_image": JAIL_IMAGE}, tmp_path)
     assert result["_rc"] != 0, "the enforce gate must fail a model that cannot reason"
     assert result["gate_failed"] is True and result["pass_rate"] < 0.8
     answered = [c for c in result["checks"] if not c["skipped"]]

@@ -17,15 +17,12 @@ SMOKE = r'''
 import sys
 sys.path.insert(0, "collections")
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils import (
-    slm_check_schema, slm_checks, slm_client, slm_extract, slm_health_core, slm_http, slm_probe_core,
-    slm_report, slm_sandbox)
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_sandbox import RUNNER
+    slm_check_schema, slm_checks, slm_client, slm_extract, slm_health_core, slm_http, slm_jail, slm_probe_core,
+    slm_report)
 assert slm_extract.extract_final("It is not 2.4 hours, the answer is 3", "h").value == 3
-compile(RUNNER, "<runner>", "exec")
-# the runner itself, on this interpreter, without namespaces
-py = sys.executable
-slm_sandbox._MODES[py] = ([py, "-I", "-S", "-B", "-c"], {"mode": "audit-hook-only", "network": "-", "user": "-"})
-r = slm_sandbox.run_python("def f(x):\n    return x * 2\nn = input()\n", ["f(2) == 4", "f(2) == 5"], python=py)
+# the jail's harness and the parent's judging, on this interpreter (the harness as a plain process)
+r = slm_jail.run_python("def f(x):\n    return x * 2\nn = input()\n", ["f(2) == 4", "f(2) == 5"],
+                        isolation="subprocess_unsafe")
 assert [t["passed"] for t in r.tests] == [True, False], r
 assert r.notes and "EOFError" in r.notes[0], r
 for name in ("slm_health", "slm_probe", "slm_site_report"):

@@ -18,6 +18,7 @@ import pytest
 
 from openai_script_server import ScriptedOpenAIServer
 from seed_replies import CORRECT, WRONG
+from jail_engine import IMAGE, require_docker
 
 REPO = Path(__file__).resolve().parents[3]
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.slow
 
 
 def run_role(tmp_path: Path, gate: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    require_docker()  # the seed suite's code checks run in the jail
     with ScriptedOpenAIServer(CORRECT, api_key=SECRET) as good, ScriptedOpenAIServer(WRONG, api_key=SECRET) as bad:
         key_file = tmp_path / "api_key"  # where the engine role keeps the key on the host
         key_file.write_text(SECRET)
@@ -61,7 +63,8 @@ def run_role(tmp_path: Path, gate: str) -> tuple[subprocess.CompletedProcess[str
                        "retry_files_enabled = false\n" % (REPO / "collections"))
         env = dict(os.environ, ANSIBLE_CONFIG=str(cfg), ANSIBLE_HOME=str(tmp_path / "ansible-home"),
                    ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_FORCE_COLOR="0")
-        extra = {"verify_gate": gate, "slm_site": "lab", "verify_start_period": 5, "verify_concurrency": 4}
+        extra = {"verify_gate": gate, "slm_site": "lab", "verify_start_period": 5, "verify_concurrency": 4,
+                 "verify_code_image": IMAGE}
         proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "verify.yml"),
                                "-e", json.dumps(extra)],
                               cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)

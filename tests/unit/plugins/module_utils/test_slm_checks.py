@@ -14,6 +14,7 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_checks import
     required_names,
 )
 import seed_replies
+from jail_engine import jail, require_docker
 
 SUITE = Path(__file__).resolve().parents[4] / "roles/verify/files/suites/seed_reasoning.yml"
 
@@ -45,11 +46,12 @@ def test_default_suite_keeps_the_seed_prompts_verbatim(suite) -> None:
 
 @pytest.mark.parametrize("script_name,expect_pass", [("correct", True), ("wrong", False)])
 def test_seed_replies_are_judged(suite, script_name, expect_pass) -> None:
+    require_docker()
     script = seed_replies.SCRIPTS[script_name]
     for check in suite.values():
         entry = next(e for e in script if e["match"].lower() in check["prompt"].lower())
         calls = [{"name": c["name"], "arguments": c["arguments"]} for c in entry.get("tool_calls", [])]
-        passed, reason, _answer, _details = judge(check, entry.get("reply", ""), calls)
+        passed, reason, _answer, _details = judge(check, entry.get("reply", ""), calls, runner=jail)
         assert passed is expect_pass, "%s: %s" % (check["name"], reason)
 
 
@@ -166,13 +168,14 @@ def test_code_block_selection() -> None:
 
 
 def test_code_judge_reports_failures() -> None:
+    require_docker()
     chk = {"name": "g", "kind": "code", "prompt": "p", "tests": ["gcd(48, 18) == 6", "gcd(17, 5) == 1"]}
-    ok, reason, answer, details = judge(chk, seed_replies.GCD_BAD)
+    ok, reason, answer, details = judge(chk, seed_replies.GCD_BAD, runner=jail)
     assert not ok and reason.startswith("0/2 tests passed; failed: gcd(48, 18) == 6 -> got 0, expected 6")
     assert "def gcd" in answer and len(details["tests"]) == 2
     ok, reason, _, _ = judge(chk, "Use math.gcd.")
     assert not ok and "no Python code block" in reason
-    ok, reason, _, _ = judge(chk, "```python\ndef gcd(a, b):\n    return a %\n```")
+    ok, reason, _, _ = judge(chk, "```python\ndef gcd(a, b):\n    return a %\n```", runner=jail)
     assert not ok and "failed to load: SyntaxError" in reason
 
 

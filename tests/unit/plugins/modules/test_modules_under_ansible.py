@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_sandbox import isolation_mode
+from jail_engine import IMAGE, require_docker
 from openai_script_server import ScriptedOpenAIServer
 from seed_replies import CORRECT, WRONG
 
@@ -52,6 +52,7 @@ PLAYBOOK = textwrap.dedent("""\
             pass_threshold: 0.8
             gate: report
             concurrency: 4
+            code_image: "{{ jail_image }}"
           register: verify_probe
           when: verify_health.status == 'healthy'
 
@@ -88,6 +89,7 @@ PLAYBOOK = textwrap.dedent("""\
 def test_playbook_runs_health_probe_report_and_gate(tmp_path) -> None:
     if not ANSIBLE_PLAYBOOK.exists():
         pytest.skip("ansible-playbook not found next to %s (run make venv)" % sys.executable)
+    require_docker()  # the seed suite's code checks run in the jail
     with ScriptedOpenAIServer(CORRECT, api_key="sk-play-secret") as good, \
             ScriptedOpenAIServer(WRONG, api_key="sk-play-secret") as bad:
         inventory = tmp_path / "hosts.yml"
@@ -105,7 +107,7 @@ def test_playbook_runs_health_probe_report_and_gate(tmp_path) -> None:
                    ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote-tmp"),
                    ANSIBLE_FORCE_COLOR="0")
         proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook),
-                               "-e", "suite_path=%s report_dir=%s" % (SUITE, tmp_path / "report")],
+                               "-e", "suite_path=%s report_dir=%s jail_image=%s" % (SUITE, tmp_path / "report", IMAGE)],
                               cwd=str(REPO), env=env, capture_output=True, text=True, timeout=240, check=False)
     assert proc.stdout.strip(), proc.stderr[-3000:]
     assert "sk-play-secret" not in proc.stdout
@@ -116,9 +118,9 @@ def test_playbook_runs_health_probe_report_and_gate(tmp_path) -> None:
     probe_good = tasks["Ask the reasoning suite (recorded; the gate is enforced after the report)"]["edge-good"]
     probe_bad = tasks["Ask the reasoning suite (recorded; the gate is enforced after the report)"]["edge-bad"]
     assert probe_good["pass_rate"] == 1.0 and probe_bad["pass_rate"] == 0.0 and not probe_bad.get("failed")
-    # the sandbox under Ansible (TMPDIR may be ~/.ansible/tmp) is as strong as in this process
+    # the jail under Ansible (the harness source comes out of the AnsiballZ payload) runs and judges
     code = [c for c in probe_good["checks"] if c["kind"] == "code"]
-    assert {c["details"]["isolation"] for c in code} == {isolation_mode()[1]["mode"]}
+    assert len(code) == 3 and all(c["passed"] and c["details"]["isolation"] == "container" for c in code), code
     gate_bad = tasks["Enforce the reasoning gate"]["edge-bad"]
     assert gate_bad["failed"] and gate_bad["msg"].startswith("0/9 checks passed (0% < 80%); failing: train_journey_time")
     report = json.loads((tmp_path / "report" / "site_report.json").read_text())

@@ -8,14 +8,17 @@ from ansible_collections.edgeai.slm_fleet.plugins.modules import slm_probe
 from ollama_api_emulator import OllamaAPIEmulator
 from openai_script_server import ScriptedOpenAIServer
 from seed_replies import CORRECT, GIBBERISH, WRONG
+from jail_engine import IMAGE, require_docker
 
 MODEL = "microsoft/Phi-4-mini-instruct"
 RESULT_KEYS = {"name", "kind", "passed", "reason", "answer", "latency_s", "ttft_s", "tokens", "tokens_per_s"}
 
 
 def args(url, checks, **kw):
-    base = {"url": url, "model": MODEL, "checks": checks, "concurrency": 4}
+    base = {"url": url, "model": MODEL, "checks": checks, "concurrency": 4, "code_image": IMAGE}
     base.update(kw)
+    if base.get("code_isolation", "container") == "container" and any(c.get("kind") == "code" for c in checks):
+        require_docker()
     return base
 
 
@@ -140,3 +143,38 @@ def test_api_key_is_sent_and_masked(run_module) -> None:
     assert r["_rc"] == 0 and r["passed"]
     assert sent == ["Bearer sk-verysecret"]
     assert "sk-verysecret" not in r["_stdout"]
+
+
+def _code_checks(seed_checks):
+    return [c for c in seed_checks if c["kind"] == "code"]
+
+
+def test_code_checks_without_docker_are_not_run_never_downgraded(run_module, seed_checks, tmp_path) -> None:
+    socket = str(tmp_path / "no-docker.sock")
+    with ScriptedOpenAIServer(CORRECT) as srv:
+        r = run_module(slm_probe.main, dict(args(srv.url, seed_checks), code_docker_socket=socket))
+    assert r["_rc"] == 0, r.get("msg")
+    code = [c for c in r["checks"] if c["kind"] == "code"]
+    assert len(code) == 3
+    for c in code:
+        assert c["skipped"] and not c["counted"] and not c["passed"] and c["details"]["isolation"] == "container"
+        assert c["reason"] == ("not run: no isolation available: mode container needs Docker on the host: "
+                               "%s does not exist (isolation container)" % socket)
+    assert r["counted"] == 6 and r["pass_rate"] == 1.0 and r["code_isolation"] == "container"
+    assert [n["name"] for n in r["not_run"]] == [c["name"] for c in code]
+    assert r["summary"].startswith("6/6 checks passed (100% >= 80%); 3 code checks not run: not run: no isolation")
+
+
+def test_code_checks_need_an_image_in_container_mode(run_module, seed_checks) -> None:
+    r = run_module(slm_probe.main, dict(args("http://127.0.0.1:9", seed_checks), code_image=None))
+    assert r["_rc"] == 1 and "code_image is required for code checks with code_isolation=container" in r["msg"]
+
+
+def test_subprocess_unsafe_runs_only_when_named_and_says_so(run_module, seed_checks) -> None:
+    with ScriptedOpenAIServer(CORRECT) as srv:
+        r = run_module(slm_probe.main, args(srv.url, _code_checks(seed_checks), code_isolation="subprocess_unsafe",
+                                            code_image=None))
+    assert r["_rc"] == 0 and r["pass_rate"] == 1.0 and r["code_isolation"] == "subprocess_unsafe"
+    for c in r["checks"]:
+        assert c["details"]["isolation"] == "subprocess_unsafe"
+        assert c["reason"].endswith("[ran in mode subprocess_unsafe: no isolation, opted in by name]")
