@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 # Tests that would skip without a tool must run here: make test installs the tools.
-export SLM_REQUIRE_CHROMIUM=1
+export SLM_REQUIRE_CHROMIUM=1 SLM_REQUIRE_DOCKER=1
 mkdir -p artifacts/logs
 rm -f artifacts/logs/*.log  # counts are read from this run's logs only
 stage_failures=0
