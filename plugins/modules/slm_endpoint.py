@@ -15,9 +15,9 @@ module: slm_endpoint
 short_description: Publish or read what engine a host serves, where, and how to reach it
 version_added: 0.2.0
 description:
-  - Every C(engine_*) role of this collection ends with O(state=present): one JSON record in a local fact
-    file on the host (engine, release, URL as reachable from the host, API flavour, served model, where the
-    API key lives). Verification, C(playbooks/ask.yml), rollouts and reports read it with O(state=read)
+  - Every C(engine_*) role of this collection ends with O(state=present), which writes one JSON record in a
+    local fact file on the host (engine, release, URL as reachable from the host, API flavour, served model,
+    where the API key lives). Verification, C(playbooks/ask.yml), rollouts and reports read it with O(state=read)
     and never derive an endpoint themselves, so a new engine needs only its own role.
   - The record never holds a secret. O(api_key_file) names the root-only file on the host that holds
     the key; modules such as M(edgeai.slm_fleet.slm_health) read it there.
