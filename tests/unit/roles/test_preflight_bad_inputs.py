@@ -148,6 +148,16 @@ def run(tmp_path: Path, hosts: dict[str, dict[str, Any]]) -> tuple[subprocess.Co
     return proc, json.loads(proc.stdout)
 
 
+def runs(role: str) -> dict[str, Any]:
+    """Host variables that make preflight check ``role`` on the host: an engine role is checked on hosts
+    whose plan chose that engine, nvidia_gpu on hosts with a GPU."""
+    if role.startswith("engine_"):
+        return {"preflight_plan": {"engine": role[len("engine_"):]}}
+    if role == "nvidia_gpu":
+        return {"preflight_hardware": {"gpus": [{"name": "NVIDIA A10", "memory_mb": 23028}]}}
+    return {}
+
+
 def refusals(out: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
     """Host -> [(task name, message)] of its failed tasks."""
     failed: dict[str, list[tuple[str, str]]] = {}
@@ -174,7 +184,7 @@ def test_the_suite_covers_every_variable_of_every_role_with_a_spec() -> None:
 
 def test_every_bad_input_is_refused_in_preflight_with_host_and_variable(tmp_path: Path) -> None:
     cases = generate_cases()
-    hosts = {c.host: {c.name: c.value} for c in cases}
+    hosts = {c.host: {c.name: c.value, **runs(c.role)} for c in cases}
     hosts["all-valid"] = valid_values()
     proc, out = run(tmp_path, hosts)
     assert "Traceback" not in proc.stdout and "Traceback" not in proc.stderr, proc.stderr[-3000:]
