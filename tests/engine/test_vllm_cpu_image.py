@@ -340,6 +340,7 @@ def test_image_entrypoint_is_the_role_file() -> None:
         (None, f"API key file {KEY_PATH} (VLLM_API_KEY_FILE) does not exist"),
         ("empty", f"API key file {KEY_PATH} (VLLM_API_KEY_FILE) is empty"),
     ],
+    ids=["missing", "empty"],
 )
 def test_container_refuses_to_start_without_a_key(
     tmp_path: Path, volume: str | None, message: str
