@@ -74,7 +74,9 @@ if [ "${FORCE:-0}" != 1 ] && [ "$current" = "$recipe" ]; then
   log "$tag is up to date (recipe ${recipe:0:12}): nothing built"
   exit 0
 fi
-if [ -n "$current" ]; then
+if [ "${FORCE:-0}" = 1 ]; then
+  log "FORCE=1: rebuilding $tag (recipe ${recipe:0:12})"
+elif [ -n "$current" ]; then
   log "$tag exists with recipe ${current:0:12}, want ${recipe:0:12}: rebuilding"
 else
   log "$tag not present: building (recipe ${recipe:0:12})"
