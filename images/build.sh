@@ -3,6 +3,7 @@
 #   slm-fleet/debian:bookworm     base for our images (debootstrap or pulled)
 #   slm-fleet/edge-host:bookworm  a systemd "edge host" reached over SSH (lab, molecule)
 #   slm-fleet/busybox:test        a ~2 MB image to run on nested engines in tests
+#   slm-fleet/vllm-cpu:0.32.0     vLLM's CPU build (engine_vllm, tests/engine): ~2 min, 3.6 GB once
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[images] %s\n' "$*"; }
@@ -17,3 +18,4 @@ else
 fi
 
 "$here/busybox/build.sh"
+"$here/vllm-cpu/build.sh"
