@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SITE ?= lab
 
-.PHONY: help venv collections docker images vllm-image lab-model lab-up lab-down demo lint test clean
+.PHONY: help venv collections docker images lab-model lab-up lab-down demo lint test clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,11 +25,8 @@ collections: venv ## Install community.docker, ansible.posix, community.general 
 docker: ## Make sure a Docker engine with the Compose v2 plugin is running (installs it as root).
 	@scripts/ensure-docker.sh
 
-images: docker ## Build the base and edge-host images locally (no registry needed).
+images: docker ## Build the base, edge-host, busybox, Ollama API emulator and vLLM CPU images locally (no registry needed).
 	@images/build.sh
-
-vllm-image: images ## Build vLLM's CPU image locally (once: an unchanged recipe builds nothing).
-	@images/vllm-cpu/build.sh
 
 LAB_MODEL := .cache/lab/tiny-phi3-hf
 lab-model: $(LAB_MODEL)/config.json ## Generate the lab's tiny random-weight Phi-3 checkpoint.
@@ -43,7 +40,7 @@ lab-up: collections images ## Create the lab site's hosts (systemd containers re
 lab-down: collections ## Remove the lab site's hosts and their volumes.
 	ansible-playbook lab/lab.yml -i inventories/lab -e lab_state=absent
 
-demo: docker lab-up lab-model vllm-image ## Run site.yml against the lab site (the main job, on one machine).
+demo: docker lab-up lab-model ## Run site.yml against the lab site (the main job, on one machine).
 	ansible-playbook site.yml -i inventories/lab
 	ansible-playbook playbooks/ask.yml -i inventories/lab
 	@$(VENV)/bin/python scripts/site-summary.py artifacts/sites/lab
@@ -51,7 +48,7 @@ demo: docker lab-up lab-model vllm-image ## Run site.yml against the lab site (t
 lint: collections ## yamllint, ansible-lint (production profile), syntax check of every playbook, ansible-test sanity.
 	@scripts/test.sh lint
 
-test: docker collections images vllm-image lab-model ## Lint, unit and integration tests, every molecule scenario.
+test: docker collections images lab-model ## Lint, unit and integration tests, every molecule scenario.
 	@scripts/ensure-test-tools.sh
 	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
 	@scripts/test.sh

@@ -74,7 +74,9 @@ if [ "${FORCE:-0}" != 1 ] && [ "$current" = "$recipe" ]; then
   log "$tag is up to date (recipe ${recipe:0:12}): nothing built"
   exit 0
 fi
-if [ -n "$current" ]; then
+if [ "${FORCE:-0}" = 1 ]; then
+  log "FORCE=1: rebuilding $tag (recipe ${recipe:0:12})"
+elif [ -n "$current" ]; then
   log "$tag exists with recipe ${current:0:12}, want ${recipe:0:12}: rebuilding"
 else
   log "$tag not present: building (recipe ${recipe:0:12})"
@@ -103,8 +105,15 @@ fi
 if [ -n "$ca" ]; then
   args+=(--secret "id=cabundle,src=$ca")
 fi
+old_id=$("$docker" image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
 started=$(date +%s)
 # No `# syntax=` line in the Dockerfile: BuildKit would try to pull a frontend image.
 DOCKER_BUILDKIT=1 "$docker" "${args[@]}" "$context"
 size=$("$docker" image inspect --format '{{.Size}}' "$tag")
+# The image this build replaced, now untagged: removed unless a container still uses it.
+new_id=$("$docker" image inspect --format '{{.Id}}' "$tag")
+if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ] \
+  && [ -z "$("$docker" image inspect --format '{{join .RepoTags ""}}' "$old_id" 2>/dev/null)" ]; then
+  "$docker" image rm "$old_id" >/dev/null 2>&1 && log "removed the replaced image ${old_id:7:12}"
+fi
 log "built $tag in $(( $(date +%s) - started )) s: $(( size / 1000000 )) MB, recipe ${recipe:0:12}"
