@@ -11,6 +11,7 @@ reason (driver, container toolkit, Docker's ``nvidia`` runtime, CDI spec, reboot
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 
 from ansible_collections.edgeai.slm_fleet.plugins.plugin_utils.nvidia_gpu_cuda import min_driver_for_cuda
@@ -156,11 +157,12 @@ def nvidia_gpu_plan(hardware: dict[str, Any], host_facts: Optional[dict[str, Any
     plan["cdi"] = _cdi(hf, s, plan["driver"], plan["toolkit"])
     plan["reboot"] = reboot_decision(plan["driver"]["reboot_pending"], s["reboot_policy"], plan["driver"]["reason"])
     plan["summary"] = _summary(plan)
-    if refusals:
-        plan.update(action="refuse", reason="; ".join(refusals))
-    elif plan["simulated"] and s["simulated_gpu"] == "plan":
+    if plan["simulated"] and s["simulated_gpu"] == "plan":
+        # Nothing is done to a simulated GPU, so its refusals are reported, not enforced.
         plan.update(action="plan_only", reason="the GPU is simulated (edge_hw_override): plan shown, nothing changed "
                                                "(nvidia_gpu_simulated_gpu: apply acts on it)")
+    elif refusals:
+        plan.update(action="refuse", reason="; ".join(refusals))
     else:
         plan["reason"] = "applying the plan"
     return plan
@@ -169,9 +171,15 @@ def nvidia_gpu_plan(hardware: dict[str, Any], host_facts: Optional[dict[str, Any
 def daemon_runtimes(daemon_json: Any, entry: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The ``runtimes`` value for daemon.json: the file's runtimes with ``nvidia`` merged in.
 
-    ``daemon_json`` is the parsed file (or None / "" when it does not exist); runtimes that
-    other tools registered (``crun``, ``sysbox-runc``...) are kept as they are.
+    ``daemon_json`` is the parsed file or its text (None / "" when it does not exist); runtimes
+    that other tools registered (``crun``, ``sysbox-runc``...) are kept as they are. Text that is
+    not JSON yields only ``nvidia``: the docker_daemon_json module then refuses the file itself.
     """
+    if isinstance(daemon_json, str):
+        try:
+            daemon_json = json.loads(daemon_json) if daemon_json.strip() else {}
+        except ValueError:
+            daemon_json = {}
     current = daemon_json if isinstance(daemon_json, dict) else {}
     runtimes = current.get("runtimes") if isinstance(current.get("runtimes"), dict) else {}
     return dict(runtimes, nvidia=dict(entry or RUNTIME_ENTRY))

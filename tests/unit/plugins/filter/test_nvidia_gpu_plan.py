@@ -253,6 +253,16 @@ def test_simulated_gpu_only_shows_the_plan_by_default():
     assert plan(hw, host_facts(), settings(simulated_gpu="apply"))["action"] == "apply"
 
 
+def test_simulated_gpu_refusals_are_reported_not_enforced():
+    # lab-gpu-01's override: an A10 with driver 550.54.15, against an image built for CUDA 12.8.
+    hw = {"gpus": [{"name": "NVIDIA A10", "driver": "550.54.15", "source": "override"}], "jetson": None,
+          "simulated": ["gpus", "memory.total_mb"]}
+    result = plan(hw, host_facts(binaries=TOOLKIT), settings(cuda_version="12.8"))
+    assert result["action"] == "plan_only"
+    assert "the running NVIDIA driver 550.54.15 is older than 570.26" in result["refusals"][0]
+    assert plan(hw, host_facts(binaries=TOOLKIT), settings(cuda_version="12.8", simulated_gpu="apply"))["action"] == "refuse"
+
+
 def test_docker_missing_is_refused_and_toolkit_off_is_noted():
     result = plan(smi_hardware("smi_one_rtx3060.txt"), host_facts(binaries={}), settings(cuda_version="12.4",
                                                                                          toolkit_install=False))
@@ -278,4 +288,5 @@ def test_daemon_runtimes_keeps_other_runtimes():
     assert merge(current) == {"crun": {"path": "/usr/bin/crun"},
                               "nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}}
     assert merge(None) == {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}}
-    assert merge("") == merge({"runtimes": "garbage"})
+    assert merge("") == merge({"runtimes": "garbage"}) == merge("{not json")
+    assert merge('{"runtimes": {"crun": {"path": "/usr/bin/crun"}}}') == merge(current)
