@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
 from conftest import SystemdHost, run_playbook
 
-REPO = Path(__file__).resolve().parents[2]
 ROLE = "tests/integration/playbooks/nvidia_gpu.yml"
 CHECK = "tests/integration/playbooks/nvidia_gpu_check.yml"
-RUNTIME = "tests/integration/playbooks/container_runtime.yml"
-COMPOSE = REPO / ".cache/artifacts/docker-compose-2.26.1-4-amd64"
-COMPOSE_SHA = "c0ef2e286ba1c45bf1868b70a1c71d30a802bb3996888f2f986c3166f9e45f57"
-DOCKER = {"container_runtime_compose_local_path": str(COMPOSE), "container_runtime_compose_sha256": COMPOSE_SHA}
 # The lab's way of pretending a GPU server (inventories/lab/host_vars/lab-gpu-01.yml), without a driver here.
 NO_DRIVER_GPU = {"gpus": [{"name": "NVIDIA A10", "memory_mb": 23028, "compute_capability": "8.6"}]}
 WORKING_GPU = {"gpus": [{"name": "NVIDIA A10", "memory_mb": 23028, "compute_capability": "8.6", "driver": "570.133.20"}]}
@@ -67,10 +61,7 @@ def test_host_without_gpu_is_a_clean_noop(host):
                  ["nvidia_gpu_reboot_policy must be one of: never, if_needed, got: sometimes"], id="reboot-policy"),
     pytest.param({"nvidia_gpu_driver_install": "maybe"},
                  ["nvidia_gpu_driver_install", "bool"], id="wrong-type-bool"),
-    pytest.param({"nvidia_gpu_toolkit_packages": "nvidia-container-toolkit", "nvidia_gpu_reboot_timeout": "soon"},
-                 ["nvidia_gpu_reboot_timeout", "int"], id="wrong-type-int"),
-    pytest.param({"nvidia_gpu_simulated_gpu": "pretend"},
-                 ["nvidia_gpu_simulated_gpu must be one of: plan, apply, got: pretend"], id="simulated-mode"),
+    pytest.param({"nvidia_gpu_reboot_timeout": "soon"}, ["nvidia_gpu_reboot_timeout", "int"], id="wrong-type-int"),
     pytest.param({"nvidia_gpu_toolkit_version": "latest!"},
                  ["nvidia_gpu_toolkit_version must be a Debian package version such as 1.17.8-1", "'latest!'"],
                  id="toolkit-version"),
@@ -101,3 +92,92 @@ def test_control_node_is_refused():
     assert message.startswith("localhost: nvidia_gpu changes drivers, packages and Docker's configuration and must not "
                               "run on the control node (host localhost, ansible_connection=local)")
     assert "nvidia_gpu_allow_control_node: true" in message
+
+
+@pytest.fixture(scope="module")
+def docker_host(host: SystemdHost) -> SystemdHost:
+    """The same host with Debian's Docker engine, and daemon.json holding keys this role does not own.
+
+    Installed with apt rather than the container_runtime role to keep this test near two minutes;
+    container_runtime's own tests cover that role.
+    """
+    install = host.run("sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                                   "--no-install-recommends -o Dpkg::Options::=--force-unsafe-io docker.io python3-apt")
+    assert install.returncode == 0, install.stderr
+    # Keys someone else wrote: container_runtime's log settings, a label and another runtime.
+    foreign = {"log-driver": "json-file", "labels": ["site=lab"], "runtimes": {"runc-alt": {"path": "runc"}}}
+    write = host.run("sh", "-c", f"echo '{json.dumps(foreign)}' > /etc/docker/daemon.json && systemctl restart docker")
+    assert write.returncode == 0, write.stderr
+    return host
+
+
+def docker_pid(host: SystemdHost) -> str:
+    return host.run("systemctl", "show", "-p", "ExecMainPID", "--value", "docker").stdout.strip()
+
+
+def test_check_mode_shows_the_plan_on_simulated_gpu_and_changes_nothing(docker_host):
+    host = docker_host
+    # A GPU server's apt sources: Debian's driver is in non-free (the real mirror answers apt-cache policy).
+    setup = host.run("sh", "-c", "echo 'deb http://deb.debian.org/debian bookworm main contrib non-free "
+                                 "non-free-firmware' > /etc/apt/sources.list && apt-get update -qq")
+    assert setup.returncode == 0, setup.stderr
+    before = snapshot(host)
+    extra = {"edge_hw_override": NO_DRIVER_GPU, "nvidia_gpu_simulated_gpu": "apply", "nvidia_gpu_cuda_version": "12.2",
+             "nvidia_gpu_host_override": {"kernel_headers": True}}
+    run = host.playbook(CHECK, extra)
+    assert run.rc == 0, run.failures(host.name)
+    line = plan_line(run, host.name)
+    assert line.startswith(f"{host.name}: NVIDIA A10 (simulated): driver: install (no driver; the distribution's "
+                           f"nvidia-driver, firmware-misc-nonfree will be installed (535.261.03)")
+    for part in ("toolkit: install", "docker runtime: register", "CDI spec: defer", "reboot: report"):
+        assert part in line
+    [apt] = task_results(run, host.name, "Install the distribution's NVIDIA driver packages")
+    assert apt["changed"], apt  # apt resolved the real packages, in simulation
+    [source] = task_results(run, host.name, "Write the toolkit repository's apt source")
+    assert source["changed"]
+    rendered = json.dumps(source["diff"])
+    assert "URIs: https://nvidia.github.io/libnvidia-container/stable/deb/amd64" in rendered
+    assert "Signed-By: /etc/apt/keyrings/nvidia-container-toolkit.asc" in rendered
+    [merge] = task_results(run, host.name, "Merge Docker's nvidia runtime into daemon.json, keeping every other key "
+                                           "and runtime")
+    assert merge["changed"] and merge["content"]["runtimes"]["nvidia"] == NVIDIA
+    assert merge["content"]["labels"] == ["site=lab"], "keys written by others are kept"
+    assert merge["content"]["runtimes"]["runc-alt"] == {"path": "runc"}, "other runtimes are kept"
+    [reboot] = task_results(run, host.name, "Report the pending reboot")
+    assert "reboot pending: not rebooted (nvidia_gpu_reboot_policy: never)" in reboot["msg"]
+    assert snapshot(host) == before
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    pytest.param({"nvidia_gpu_cuda_version": "12.8", "nvidia_gpu_host_override": {"kernel_headers": True}},
+                 "the candidate of nvidia-driver (driver to install) is 535.261.03-1 is older than 570.26", id="too-old"),
+    pytest.param({"nvidia_gpu_cuda_version": "12.2"}, "are missing (/lib/modules/", id="no-headers"),
+])
+def test_real_host_refusals_name_the_fix(docker_host, extra, fragment):
+    before = snapshot(docker_host)
+    run = docker_host.playbook(ROLE, dict(extra, edge_hw_override=NO_DRIVER_GPU, nvidia_gpu_simulated_gpu="apply"))
+    assert run.rc != 0
+    [message] = run.failures(docker_host.name)
+    assert fragment in message and "Fix: " in message and message.endswith("Nothing was changed on this host.")
+    assert snapshot(docker_host) == before
+
+
+def test_nvidia_runtime_is_merged_into_a_real_daemon_json(docker_host):
+    host = docker_host
+    pid = docker_pid(host)
+    extra = {"edge_hw_override": WORKING_GPU, "nvidia_gpu_simulated_gpu": "apply", "nvidia_gpu_toolkit_install": False,
+             "nvidia_gpu_cdi_generate": False}
+    first = host.playbook(ROLE, extra)
+    assert first.rc == 0, first.failures(host.name)
+    assert first.stats(host.name)["changed"] >= 1
+    assert "Notes: the NVIDIA Container Toolkit is not installed" in plan_line(first, host.name)
+    config = json.loads(host.run("cat", "/etc/docker/daemon.json").stdout)
+    assert config == {"log-driver": "json-file", "labels": ["site=lab"],
+                      "runtimes": {"runc-alt": {"path": "runc"}, "nvidia": NVIDIA}}
+    assert docker_pid(host) != pid, "Docker was not restarted after daemon.json changed"
+    info = host.run("docker", "info", "--format", "{{json .Runtimes}}")
+    assert info.returncode == 0 and {"nvidia", "runc-alt"} <= set(json.loads(info.stdout)), info.stdout
+    pid = docker_pid(host)
+    second = host.playbook(ROLE, extra)
+    assert second.rc == 0 and second.stats(host.name)["changed"] == 0
+    assert docker_pid(host) == pid, "Docker restarted although daemon.json did not change"
