@@ -96,7 +96,7 @@ def test_control_node_allowed_explicitly():
 # ---- keep a working driver -------------------------------------------------------------------
 
 def test_working_driver_new_enough_is_kept_and_toolkit_kept():
-    result = plan(smi_hardware("smi_several_t4_a10.txt"), host_facts(binaries=TOOLKIT, cdi="cdi/nvidia_yaml_550_54_15.yaml"),
+    result = plan(smi_hardware("smi_several_t4_a10.txt"), host_facts(binaries=TOOLKIT, cdi="cdi/nvidia_yaml_550_54_15.txt"),
                   settings(cuda_version="12.2"))
     assert result["action"] == "apply"
     assert result["gpus"] == ["Tesla T4", "Tesla T4", "NVIDIA A10"]
@@ -113,7 +113,7 @@ def test_working_driver_new_enough_is_kept_and_toolkit_kept():
 def test_cdi_spec_matching_the_driver_is_kept():
     hw = smi_hardware("smi_one_rtx3060.txt")  # driver 550.120
     hw["gpus"][0]["driver"] = "550.54.15"
-    result = plan(hw, host_facts(binaries=TOOLKIT, cdi="cdi/nvidia_yaml_550_54_15.yaml"), settings(cuda_version="12.4"))
+    result = plan(hw, host_facts(binaries=TOOLKIT, cdi="cdi/nvidia_yaml_550_54_15.txt"), settings(cuda_version="12.4"))
     assert result["cdi"]["action"] == "keep"
 
 

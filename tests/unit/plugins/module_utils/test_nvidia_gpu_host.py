@@ -62,7 +62,7 @@ def test_apt_policy_installed_and_ubuntu(fixture):
 
 
 def test_cdi_spec_versions_and_kind(fixture):
-    text = fixture("cdi/nvidia_yaml_550_54_15.yaml")
+    text = fixture("cdi/nvidia_yaml_550_54_15.txt")
     assert h.cdi_spec_driver_versions(text) == ["550.54.15"]
     assert h.cdi_spec_kind(text) == "nvidia.com/gpu"
     assert h.cdi_spec_driver_versions("") == [] and h.cdi_spec_kind("not: a spec") is None
