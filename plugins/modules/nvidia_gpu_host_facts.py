@@ -22,6 +22,9 @@ description:
   - Only reads. Missing tools are not errors; what each probe answered is in C(probes).
 author:
   - edgeai.slm_fleet developers (@edgeai)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 attributes:
   check_mode:
     support: full
@@ -29,6 +32,10 @@ attributes:
       - The module only reads files and runs read-only commands.
   diff_mode:
     support: none
+  facts:
+    support: full
+  platform:
+    platforms: posix
 options:
   packages:
     description: Packages whose installed and candidate versions are reported.
@@ -44,8 +51,10 @@ options:
     description: The CDI spec to inspect.
     type: path
     default: /etc/cdi/nvidia.yaml
-  mok_keys:
-    description: Module signing keys (DER or PEM) whose enrolment is tested when Secure Boot is on.
+  mok_certificates:
+    description:
+      - Module signing certificates (DER or PEM) whose enrolment in MOK is tested when Secure Boot is on; reported in
+        C(mok_keys).
     type: list
     elements: path
     default: [/var/lib/dkms/mok.pub, /var/lib/shim-signed/mok/MOK.der]
@@ -134,7 +143,7 @@ def _secure_boot(module, facts, binaries):
 
 
 def _mok_keys(module, facts, binaries):
-    for key in module.params["mok_keys"]:
+    for key in module.params["mok_certificates"]:
         if not os.path.exists(key):
             continue
         enrolled = None
@@ -196,7 +205,7 @@ def main():
             binaries=dict(type="list", elements="str",
                           default=["nvidia-smi", "nvidia-ctk", "nvidia-container-runtime", "dockerd", "mokutil", "modinfo"]),
             cdi_spec_path=dict(type="path", default="/etc/cdi/nvidia.yaml"),
-            mok_keys=dict(type="list", elements="path", default=["/var/lib/dkms/mok.pub", "/var/lib/shim-signed/mok/MOK.der"]),
+            mok_certificates=dict(type="list", elements="path", default=["/var/lib/dkms/mok.pub", "/var/lib/shim-signed/mok/MOK.der"]),
             override=dict(type="dict", default={}),
             timeout=dict(type="int", default=10),
         ),
