@@ -156,6 +156,9 @@ def nvidia_gpu_plan(hardware: dict[str, Any], host_facts: Optional[dict[str, Any
     plan["runtime"] = _runtime(host, hf, s, refusals)
     plan["cdi"] = _cdi(hf, s, plan["driver"], plan["toolkit"])
     plan["reboot"] = reboot_decision(plan["driver"]["reboot_pending"], s["reboot_policy"], plan["driver"]["reason"])
+    if hf.get("reboot_required") and not plan["reboot"]["pending"]:
+        notes.append("the host already waits for a reboot (/var/run/reboot-required) for other packages: "
+                     "nvidia_gpu does not reboot for them")
     plan["summary"] = _summary(plan)
     if plan["simulated"] and s["simulated_gpu"] == "plan":
         # Nothing is done to a simulated GPU, so its refusals are reported, not enforced.

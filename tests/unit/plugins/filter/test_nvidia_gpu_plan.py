@@ -290,3 +290,11 @@ def test_daemon_runtimes_keeps_other_runtimes():
     assert merge(None) == {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}}
     assert merge("") == merge({"runtimes": "garbage"}) == merge("{not json")
     assert merge('{"runtimes": {"crun": {"path": "/usr/bin/crun"}}}') == merge(current)
+
+
+def test_unrelated_pending_reboot_is_only_noted():
+    facts = host_facts(binaries=TOOLKIT)
+    facts["reboot_required"] = True
+    result = plan(smi_hardware("smi_one_rtx3060.txt"), facts, settings(cuda_version="12.4", reboot_policy="if_needed"))
+    assert result["reboot"]["action"] == "none"
+    assert any("/var/run/reboot-required" in note for note in result["notes"])
