@@ -55,6 +55,20 @@ def test_host_without_gpu_is_a_clean_noop(host):
     assert snapshot(host) == before
 
 
+def test_lab_style_simulated_gpu_only_shows_the_plan(host):
+    # inventories/lab/host_vars/lab-gpu-01.yml: an A10 with driver 550.54.15; defaults otherwise (CUDA 12.8).
+    lab = {"gpus": [{"name": "NVIDIA A10", "memory_mb": 23028, "compute_capability": "8.6", "driver": "550.54.15"}]}
+    before = snapshot(host)
+    run = host.playbook(ROLE, {"edge_hw_override": lab})
+    assert run.rc == 0, run.failures(host.name)
+    assert run.stats(host.name)["changed"] == 0
+    line = plan_line(run, host.name)
+    assert line.startswith(f"{host.name}: NVIDIA A10 (simulated): driver: keep (driver 550.54.15 is running; kept)")
+    assert "the GPU is simulated (edge_hw_override): plan shown, nothing changed" in line
+    assert "Would be refused: " in line and "the running NVIDIA driver 550.54.15 is older than 570.26" in line
+    assert snapshot(host) == before
+
+
 @pytest.mark.parametrize("extra, fragments", [
     pytest.param({"nvidia_gpu_reboot_policy": "sometimes"},
                  ["nvidia_gpu_reboot_policy must be one of: never, if_needed, got: sometimes"], id="reboot-policy"),
