@@ -74,12 +74,15 @@ def _install_checks(host: str, hf: dict[str, Any], s: dict[str, Any], ctx: dict[
     """The packages to install (driver, perhaps headers) and the driver version, or refusals."""
     packages = list(s["driver_packages"])
     main = packages[0] if packages else "(none)"
-    candidate = ((hf.get("packages") or {}).get(main) or {}).get("candidate")
+    known = hf.get("packages") or {}
+    candidate = (known.get(main) or {}).get("candidate")
+    missing = [name for name in packages or [main] if not (known.get(name) or {}).get("candidate")]
     fix = REPO_FIX.get(s.get("distribution") or "", "add a repository that provides it")
-    if not candidate:
-        refusals.append(f"{host}: the driver package {main} has no installation candidate in the configured apt "
-                        f"repositories. Fix: {fix}, or set nvidia_gpu_driver_packages to packages that exist")
-    elif not at_least(candidate, ctx["min_driver"]):
+    if missing:
+        refusals.append(f"{host}: the driver package(s) {', '.join(missing)} have no installation candidate in the "
+                        f"configured apt repositories. Fix: {fix}, or set nvidia_gpu_driver_packages to packages "
+                        f"that exist")
+    if candidate and not at_least(candidate, ctx["min_driver"]):
         refusals.append(_too_old(host, f"the candidate of {main} (driver to install) is", candidate, ctx))
     release = hf.get("kernel_release") or "(unknown)"
     if not hf.get("kernel_headers"):

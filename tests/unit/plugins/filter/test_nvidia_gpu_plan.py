@@ -182,7 +182,7 @@ def test_no_candidate_names_the_repository_fix():
     result = plan(lspci_hardware("desktop_rtx3060.txt"), host_facts(policy="apt/policy_debian12_main_only.txt"),
                   settings(distribution="Debian"))
     [message] = result["refusals"]
-    assert "the driver package nvidia-driver has no installation candidate" in message
+    assert "the driver package(s) nvidia-driver have no installation candidate" in message
     assert "enable the contrib, non-free and non-free-firmware components" in message
 
 
@@ -298,3 +298,11 @@ def test_unrelated_pending_reboot_is_only_noted():
     result = plan(smi_hardware("smi_one_rtx3060.txt"), facts, settings(cuda_version="12.4", reboot_policy="if_needed"))
     assert result["reboot"]["action"] == "none"
     assert any("/var/run/reboot-required" in note for note in result["notes"])
+
+
+def test_every_driver_package_needs_a_candidate():
+    # Debian's firmware package lives in non-free-firmware, which the recorded sources lack.
+    result = plan(lspci_hardware("server_2x_t4.txt"), host_facts(),
+                  settings(driver_packages=["nvidia-driver", "firmware-misc-nonfree"]))
+    [message] = result["refusals"]
+    assert "the driver package(s) firmware-misc-nonfree have no installation candidate" in message
