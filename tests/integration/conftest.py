@@ -58,12 +58,17 @@ class SystemdHost:
     def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["docker", "exec", self.name, *argv], capture_output=True, text=True, check=False)
 
-    def playbook(self, playbook: str, extra_vars: dict[str, Any] | None = None) -> PlaybookRun:
-        return run_playbook([self], playbook, extra_vars)
+    def playbook(self, playbook: str, extra_vars: dict[str, Any] | None = None,
+                 options: list[str] | None = None) -> PlaybookRun:
+        return run_playbook([self], playbook, extra_vars, options)
 
 
-def run_playbook(hosts: list[SystemdHost], playbook: str, extra_vars: dict[str, Any] | None = None) -> PlaybookRun:
-    """Run ``playbook`` from the repository root against ``hosts`` (all in group slm_fleet)."""
+def run_playbook(hosts: list[SystemdHost], playbook: str, extra_vars: dict[str, Any] | None = None,
+                 options: list[str] | None = None) -> PlaybookRun:
+    """Run ``playbook`` from the repository root against ``hosts`` (all in group slm_fleet).
+
+    ``options`` are further ansible-playbook options, e.g. ``["--check", "--diff"]``.
+    """
     groups: dict[str, dict[str, Any]] = {}
     for host in hosts:
         groups.setdefault(host.group, {"hosts": {}})["hosts"][host.name] = {
@@ -80,7 +85,7 @@ def run_playbook(hosts: list[SystemdHost], playbook: str, extra_vars: dict[str, 
         inv_file.flush()
         # Site reports go to a scratch directory unless the test wants to read one.
         extra = {"slm_report_dir": report_dir, **(extra_vars or {})}
-        cmd = ["ansible-playbook", "-i", inv_file.name, playbook, "-e", json.dumps(extra)]
+        cmd = ["ansible-playbook", "-i", inv_file.name, playbook, "-e", json.dumps(extra), *(options or [])]
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     try:
         report = json.loads(proc.stdout)
