@@ -104,7 +104,7 @@ ARGUMENT_SPEC = dict(
     CONNECTION_ARGUMENT_SPEC,
     model=dict(type="str", required=True),
     question=dict(type="str", required=True),
-    max_tokens=dict(type="int", default=64),
+    max_tokens=dict(type="int", default=64, no_log=False),
     temperature=dict(type="float", default=0.0),
     timeout=dict(type="float", default=120.0),
 )

@@ -23,7 +23,7 @@ description:
     or not valid UTF-8. Hidden entries (a leading dot, for example C(.git) or C(.cache)) are left out.
   - With O(cache_file), files whose size and modification time are unchanged since the last run are not
     read again (a multi-GB checkpoint is hashed once).
-  - Usually runs on the control node (C(delegate_to: localhost)). Changes nothing but the cache file.
+  - Usually runs on the control node (delegated to C(localhost)). Changes nothing but the cache file.
 options:
   path:
     description: The directory to describe.
