@@ -58,8 +58,11 @@ def untouched(host) -> None:
                  ["the plan runs vLLM on the GPU, but this host's Docker engine has no nvidia runtime",
                   "Run the nvidia_gpu role"], id="gpu-without-nvidia-runtime"),
     pytest.param({"engine_vllm_bind_address": "0.0.0.0"},
-                 ["engine_vllm_bind_address=0.0.0.0 publishes the model API beyond the host without a key",
+                 ["engine_vllm_bind_address=0.0.0.0 publishes vLLM's API beyond the host",
+                  "/invocations answers chat completions without it",
                   "engine_vllm_expose_unauthenticated: true"], id="open-api"),
+    pytest.param({"engine_vllm_bind_address": "0.0.0.0", "engine_vllm_api_key": "k-0123456789"},
+                 ["engine_vllm_api_key is set) guards /v1/* only"], id="key-does-not-close-the-port"),
     pytest.param({"engine_vllm_port": "eighty"},
                  ["engine_vllm_port", "eighty"], id="wrong-type"),
 ])
