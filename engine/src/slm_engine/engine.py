@@ -59,8 +59,13 @@ class Delta(NamedTuple):
     text: str
 
 
+class Begun(NamedTuple):
+    """A guided generation started: its grammar was accepted (sent before any Delta)."""
+
+
 class Finish(NamedTuple):
-    """End of a generation. reason: stop | length | cancelled | error."""
+    """End of a generation. reason: stop | length | cancelled | error | invalid (the grammar
+    was refused; `error` says why)."""
 
     reason: str
     prompt_tokens: int
@@ -78,6 +83,7 @@ class GenerationParams:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    guidance: tuple[str, str] | None = None  # (json_schema | regex | lark_grammar, grammar)
 
 
 @dataclass(eq=False)
@@ -85,7 +91,7 @@ class Job:
     """One generation. `events` is read on the event loop; the rest belongs to the engine thread."""
 
     params: GenerationParams
-    events: asyncio.Queue[Delta | Finish] = field(default_factory=asyncio.Queue)
+    events: asyncio.Queue[Delta | Finish | Begun] = field(default_factory=asyncio.Queue)
     request: Any = None
     turn_id: int = 0
     stream: Any = None
@@ -294,13 +300,20 @@ class EngineWorker:
                 turn.set_top_k(0)
                 if p.seed is not None and self.config.model.dynamic_batching:
                     turn.set_seed(p.seed)
+            if p.guidance is not None:
+                turn.set_guidance(*p.guidance)
             job.turn_id = request.begin_turn(np.asarray(p.prompt_ids, dtype=np.int32), turn)
         except Exception as exc:
-            log.warning("could not start a generation: %s", exc)
+            refused = p.guidance is not None and "grammar" in str(exc)
+            if not refused:
+                log.warning("could not start a generation: %s", exc)
             if request is not None:
                 request.close()
-            self._post([(job, Finish("error", len(p.prompt_ids), 0, str(exc)))])
+            reason = "invalid" if refused else "error"
+            self._post([(job, Finish(reason, len(p.prompt_ids), 0, str(exc)))])
             return
+        if p.guidance is not None:
+            self._post([(job, Begun())])
         job.request = request
         job.stream = self.tokenizer.create_stream()
         self._jobs[request] = job
@@ -355,7 +368,7 @@ class EngineWorker:
         job.request.close()
         return items
 
-    def _post(self, items: list[tuple[Job, Delta | Finish]]) -> None:
+    def _post(self, items: list[tuple[Job, Delta | Finish | Begun]]) -> None:
         if items and self._loop is not None:
             # RuntimeError: the event loop is closed, nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
@@ -396,6 +409,6 @@ class EngineWorker:
         self._model = None
 
 
-def _deliver(items: list[tuple[Job, Delta | Finish]]) -> None:
+def _deliver(items: list[tuple[Job, Delta | Finish | Begun]]) -> None:
     for job, item in items:
         job.events.put_nowait(item)

@@ -46,7 +46,7 @@ class Server:
                 "queue_depth": ("gauge", "Requests waiting for a slot.", lambda: admission.waiting),
                 "preparing_requests": (
                     "gauge",
-                    "Admitted requests being read, parsed and tokenized (not yet in a slot or queued).",
+                    "Admitted requests being read, parsed and tokenized (no slot yet).",
                     lambda: admission.preparing,
                 ),
                 "batches_total": ("counter", "Engine batches started.", lambda: worker.batches),
@@ -211,6 +211,15 @@ class Generation:
         if finish is not None:
             self._complete(finish)
         return text, finish
+
+    async def begun(self) -> Finish | None:
+        """For a guided generation: None once the engine has accepted its grammar, or the
+        Finish that refused it (the slot is then free)."""
+        item = await self.job.events.get()
+        if isinstance(item, Finish):
+            self._complete(item)
+            return item
+        return None
 
     def cancel(self) -> None:
         """Ask the engine to stop this generation; its Finish still arrives via `next_text`."""
