@@ -49,6 +49,11 @@ class Server:
                     "Admitted requests being read, parsed and tokenized (no slot yet).",
                     lambda: admission.preparing,
                 ),
+                "prefix_cache_sessions": (
+                    "gauge",
+                    "Idle conversations whose KV state is held for their next turn.",
+                    lambda: len(worker.prefix_cache),
+                ),
                 "batches_total": ("counter", "Engine batches started.", lambda: worker.batches),
                 "batched_requests_total": (
                     "counter",
@@ -245,6 +250,7 @@ class Generation:
         self.finish = finish
         metrics = self.server.metrics
         metrics.prompt_tokens += finish.prompt_tokens
+        metrics.reused_prompt_tokens += finish.cached_tokens
         metrics.generated_tokens += finish.completion_tokens
         self.server.admission.release(time.monotonic() - self.arrived)
 
