@@ -24,7 +24,7 @@ from test_concurrency import metric, wait_until
 
 pytestmark = pytest.mark.slow  # real tiny model (built once, cached), real processes
 
-FLOOD = 48  # concurrent requests beyond what the flood server admits (1 slot + 2 waiting)
+FLOOD = 24  # concurrent requests beyond what the flood server admits (1 slot + 2 waiting)
 WINDOW = 1.5  # seconds of flood, and of idle before and after it
 FLOOD_PROMPT_BYTES = 768 * 1024  # each flood request: a large body that is costly to tokenize
 HEALTH_SLOWDOWN = 50  # generous: /health p99 under the flood vs. idle (before: 500x and more)
