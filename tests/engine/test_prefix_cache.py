@@ -97,6 +97,7 @@ def test_a_conversation_continued_in_a_batch_with_others_stays_exact(
     with cached.client() as client:
         alone = [ask(client, m, max_tokens=16) for m in [second, *others]]
     assert answers == alone
+    assert len(set(answers)) > 1  # the conversations differ, so a mixed-up state would show
 
 
 def test_state_displaced_by_another_batch_is_not_reused(cached: RunningServer) -> None:

@@ -24,6 +24,11 @@ FORECAST = {
     "required": ["sky", "windy", "level"],
     "additionalProperties": False,
 }
+CITY_ONLY = {
+    "type": "object",
+    "properties": {"city": {"enum": ["Paris", "Oslo"]}},
+    "required": ["city"],
+}  # left open, the random model goes on after "city": {"city": "Paris", " ": 9999...
 PICK_CITY = {
     "type": "function",
     "function": {
@@ -79,12 +84,37 @@ def test_json_schema_output_validates(client: httpx.Client, prompt: str) -> None
 
 
 def test_strict_closes_objects_the_schema_leaves_open(client: httpx.Client) -> None:
-    open_schema = {k: v for k, v in FORECAST.items() if k != "additionalProperties"}
-    text, reason = content_of(
-        client, chat("Forecast", max_tokens=64, response_format=schema_format(open_schema))
-    )
-    assert reason == "stop"
-    jsonschema.validate(json.loads(text), FORECAST)  # no extra properties
+    def reply(strict: bool) -> tuple[str, str]:
+        fmt = schema_format(CITY_ONLY, strict=strict)
+        return content_of(client, chat("Weather?", max_tokens=48, response_format=fmt))
+
+    text, reason = reply(strict=True)
+    assert reason == "stop", text
+    jsonschema.validate(json.loads(text), {**CITY_ONLY, "additionalProperties": False})
+    loose, _ = reply(strict=False)  # the same schema, not strict: the object stays open
+    assert loose.startswith(text[:-1] + ", "), loose
+
+
+def test_strict_function_parameters_are_closed(client: httpx.Client) -> None:
+    def call(strict: bool) -> dict[str, object]:
+        tool = {"name": "weather", "parameters": CITY_ONLY, "strict": strict}
+        body = chat(
+            "Weather?",
+            max_tokens=48,
+            tools=[{"type": "function", "function": tool}],
+            tool_choice="required",
+        )
+        out = client.post("/v1/chat/completions", json=body)
+        assert out.status_code == 200, out.text
+        return dict(out.json()["choices"][0])
+
+    strict = call(strict=True)
+    assert strict["finish_reason"] == "tool_calls", strict
+    for c in strict["message"]["tool_calls"]:
+        args = json.loads(c["function"]["arguments"])
+        jsonschema.validate(args, {**CITY_ONLY, "additionalProperties": False})
+    loose = call(strict=False)  # not strict: extra arguments may follow "city"
+    assert '"city": "Paris", ' in str(loose["message"].get("content")), loose
 
 
 def completes_to_json(text: str) -> bool:

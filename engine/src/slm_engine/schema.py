@@ -32,6 +32,7 @@ class FunctionDef(_Strict):
     name: Annotated[str, Field(pattern=FUNCTION_NAME)]
     description: str | None = None
     parameters: dict[str, Any] | None = None
+    strict: bool | None = None
 
 
 class ToolDef(_Strict):

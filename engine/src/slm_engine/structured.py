@@ -41,6 +41,11 @@ def _json_schema(schema: dict[str, Any]) -> Guidance:
     return "json_schema", json.dumps(schema, ensure_ascii=False)
 
 
+def _arguments(tool: ToolDef) -> Any:
+    schema = tool.function.parameters or {"type": "object"}
+    return _closed(schema) if tool.function.strict else schema
+
+
 def response_format_guidance(response_format: ResponseFormat | None) -> Guidance | None:
     """The grammar for `response_format` (None for text)."""
     if response_format is None or response_format.type == "text":
@@ -70,7 +75,7 @@ def tool_call_guidance(
             "type": "object",
             "properties": {
                 "name": {"const": t.function.name},
-                "arguments": t.function.parameters or {"type": "object"},
+                "arguments": _arguments(t),
             },
             "required": ["name", "arguments"],
             "additionalProperties": False,
