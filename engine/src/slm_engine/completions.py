@@ -16,8 +16,8 @@ from starlette.responses import Response
 
 from . import schema, structured, tool_calls
 from .chat_template import generation_prefix, render_segments
-from .engine import Finish, GenerationParams
 from .http_util import APIError, ClientGone, EventStreamResponse, json_response, sse
+from .jobs import Finish, GenerationParams
 from .prompt_tokens import Segment
 from .schema import ChatCompletionRequest, ReasoningRequest
 from .state import Generation, Server

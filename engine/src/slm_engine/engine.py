@@ -29,16 +29,15 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import onnxruntime_genai as og
 
 from .config import ServeConfig
+from .jobs import Begun, Delta, Finish, GenerationParams, Job
 from .prefix_cache import PrefixCache
 from .prompt_tokens import PromptEncoder, read_tokenizer_info
-from .stop import StopMatcher
 from .tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 log = logging.getLogger(__name__)
@@ -52,63 +51,6 @@ _FINISH_REASONS = {
     og.FinishReason.MAX_SESSION_TOKENS: "length",
     og.FinishReason.FAILED: "error",
 }
-
-
-class Delta(NamedTuple):
-    """Newly generated text (stop sequences already removed)."""
-
-    text: str
-
-
-class Begun(NamedTuple):
-    """A guided generation started: its grammar was accepted (sent before any Delta)."""
-
-
-class Finish(NamedTuple):
-    """End of a generation. reason: stop | length | cancelled | error | invalid (the grammar
-    was refused; `error` says why)."""
-
-    reason: str
-    prompt_tokens: int
-    completion_tokens: int
-    error: str | None = None
-    cached_tokens: int = 0  # prompt tokens whose KV state was reused (see prefix_cache.py)
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """What to generate. temperature 0 means greedy decoding."""
-
-    prompt_ids: np.ndarray
-    max_new_tokens: int
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-    guidance: tuple[str, str] | None = None  # (json_schema | regex | lark_grammar, grammar)
-
-
-@dataclass(eq=False)
-class Job:
-    """One generation. `events` is read on the event loop; the rest belongs to the engine thread."""
-
-    params: GenerationParams
-    events: asyncio.Queue[Delta | Finish | Begun] = field(default_factory=asyncio.Queue)
-    request: Any = None
-    turn_id: int = 0
-    stream: Any = None
-    stop: StopMatcher = field(init=False)
-    generated: int = 0
-    token_ids: list[int] = field(default_factory=list)
-    reused: int = 0  # prompt tokens taken from a held request
-    batch: int = 0  # the engine batch it runs in
-    alone: bool = True  # the only request of its batch
-    may_reuse: bool = True  # may continue a held request
-    delivered: bool = False  # some text has been sent to the event loop
-    stopped: bool = False
-
-    def __post_init__(self) -> None:
-        self.stop = StopMatcher(self.params.stop)
 
 
 class EngineWorker:

@@ -15,8 +15,9 @@ from starlette.types import Receive
 
 from .admission import Admission, QueueFull
 from .config import ServeConfig
-from .engine import Delta, EngineWorker, Finish, GenerationParams, Job
+from .engine import EngineWorker
 from .http_util import APIError, BodyReader, ClientGone, wait_for_disconnect
+from .jobs import Delta, Finish, GenerationParams, Job
 from .metrics import Metrics
 from .prompt_tokens import PromptTooLong, Segment
 
