@@ -150,19 +150,26 @@ class Server:
         try:
             self.admission.reserve()
         except QueueFull:
-            raise self._overloaded() from None
+            chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+            raise self._overloaded(close=chunked) from None
         return body
 
-    def _overloaded(self) -> APIError:
+    def _overloaded(self, close: bool = False) -> APIError:
+        """503 with Retry-After. The refused body is never parsed: the HTTP server discards it
+        (at most SLM_MAX_BODY_BYTES, as declared), which costs less than closing a connection
+        with unread data and lets the client read the answer; a chunked body, whose length is
+        unknown, gets the connection closed (`close`)."""
         admission = self.admission
+        headers = {"Retry-After": str(admission.retry_after())}
+        if close:
+            headers["Connection"] = "close"
         return APIError(
             503,
             f"The server is busy: {admission.slots} requests are generating and "
             f"{admission.waiting + admission.preparing} are waiting. Retry later.",
             "server_error",
             code="server_overloaded",
-            # Closed, not drained: a refused client's body is never read.
-            headers={"Retry-After": str(admission.retry_after()), "Connection": "close"},
+            headers=headers,
         )
 
     async def admit(self, receive: Receive) -> None:
