@@ -57,12 +57,10 @@ def _calls_json(message: Message) -> str:
 
 
 def generation_prefix(tool_choice: str | NamedToolChoice | None, has_tools: bool) -> str:
-    """Text the assistant turn starts with, forcing a call for tool_choice required/named."""
+    """Text the assistant turn starts with: ``<|tool_call|>`` for tool_choice required or a
+    named function (the grammar of structured.tool_call_guidance then forces the call)."""
     if not has_tools or tool_choice in (None, "auto", "none"):
         return ""
-    if isinstance(tool_choice, NamedToolChoice):
-        name = json.dumps(tool_choice.function.name)
-        return f'{TOOL_CALL_OPEN}[{{"name": {name}, "arguments": '
     return TOOL_CALL_OPEN
 
 

@@ -14,10 +14,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import schema, tool_calls
+from . import schema, structured, tool_calls
 from .chat_template import generation_prefix, render_segments
-from .engine import Finish, GenerationParams
 from .http_util import APIError, ClientGone, EventStreamResponse, json_response, sse
+from .jobs import Finish, GenerationParams
 from .prompt_tokens import Segment
 from .schema import ChatCompletionRequest, ReasoningRequest
 from .state import Generation, Server
@@ -36,7 +36,16 @@ def _parse(body: bytes, model: type[_Model]) -> _Model:
         raise APIError(400, err["message"], param=err["param"], code=err["code"]) from None
 
 
-def _raise_for(finish: Finish) -> None:
+def _raise_for(finish: Finish, req: ChatCompletionRequest | None = None) -> None:
+    if finish.reason == "invalid":
+        forced = req is not None and req.uses_tools() and req.tool_choice not in (None, "auto")
+        what = "tools[].function.parameters" if forced else "response_format.json_schema.schema"
+        raise APIError(
+            400,
+            f"{what}: the schema cannot be enforced: {finish.error}",
+            param=what,
+            code="invalid_schema",
+        )
     if finish.reason == "error":
         raise APIError(500, finish.error or "generation failed", "server_error")
 
@@ -83,6 +92,9 @@ def _prepare_chat(
     segments = render_segments(req.messages, req.tools if uses_tools else None, prefix)
     param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
     prompt_ids, max_new_tokens = server.encode(segments, req.requested_max_tokens(), param)
+    guidance = (
+        structured.tool_call_guidance(req.tools or [], req.tool_choice) if uses_tools else None
+    ) or structured.response_format_guidance(req.response_format)
     params = GenerationParams(
         prompt_ids=prompt_ids,
         max_new_tokens=max_new_tokens,
@@ -90,6 +102,7 @@ def _prepare_chat(
         top_p=1.0 if req.top_p is None else req.top_p,
         seed=req.seed,
         stop=tuple(req.stop_list()),
+        guidance=guidance,
     )
     return req, prefix, params
 
@@ -105,6 +118,11 @@ async def chat_completions(server: Server, request: Request) -> Response:
     generation = Generation(server, params, arrived)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     tool_names = {t.function.name for t in req.tools or []} if uses_tools else set()
+    if params.guidance is not None:  # a schema llguidance refuses is a 400, even when streaming
+        refused = await generation.begun()
+        if refused is not None:
+            _raise_for(refused, req)
+            return Response(status_code=CLIENT_CLOSED)  # cancelled before it began
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         events = _stream(
@@ -114,7 +132,7 @@ async def chat_completions(server: Server, request: Request) -> Response:
     text, finish = await generation.run_to_end(request.receive)
     if finish.reason == "cancelled":
         return Response(status_code=CLIENT_CLOSED)
-    _raise_for(finish)
+    _raise_for(finish, req)
     content, calls = tool_calls.parse(prefix + text, tool_names) if uses_tools else (text, [])
     message: dict[str, object] = {"role": "assistant", "content": content}
     if calls:

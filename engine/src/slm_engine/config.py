@@ -66,6 +66,14 @@ class ServeConfig:
     model: ModelInfo
     max_body_bytes: int = 2**20
     max_connections: int = 128
+    prefix_cache_mib: int = 0
+
+    @property
+    def prefix_cache_sessions(self) -> int:
+        """Idle conversations whose KV state fits in SLM_PREFIX_CACHE_MIB (each may grow to
+        SLM_MAX_LENGTH tokens)."""
+        per_session = self.model.kv_cache_bytes(1, self.max_length)
+        return self.prefix_cache_mib * 2**20 // per_session
 
 
 def available_cpus() -> int:
@@ -219,6 +227,7 @@ def load_config(env: Mapping[str, str] | None = None) -> ServeConfig:
     )
     batch_window_ms = r.number("SLM_BATCH_WINDOW_MS", 10.0, 0.0, 1000.0)
     max_body_bytes = r.integer("SLM_MAX_BODY_BYTES", 2**20, 1024, 64 * 2**20)
+    prefix_cache_mib = r.integer("SLM_PREFIX_CACHE_MIB", 0, 0, 1_048_576)
     in_flight = max_concurrency + queue_size
     max_connections = r.integer(
         "SLM_MAX_CONNECTIONS",
@@ -251,4 +260,5 @@ def load_config(env: Mapping[str, str] | None = None) -> ServeConfig:
         model=model,
         max_body_bytes=max_body_bytes,
         max_connections=max_connections,
+        prefix_cache_mib=prefix_cache_mib,
     )

@@ -29,15 +29,15 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import onnxruntime_genai as og
 
 from .config import ServeConfig
+from .jobs import Begun, Delta, Finish, GenerationParams, Job
+from .prefix_cache import PrefixCache
 from .prompt_tokens import PromptEncoder, read_tokenizer_info
-from .stop import StopMatcher
 from .tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 log = logging.getLogger(__name__)
@@ -51,51 +51,6 @@ _FINISH_REASONS = {
     og.FinishReason.MAX_SESSION_TOKENS: "length",
     og.FinishReason.FAILED: "error",
 }
-
-
-class Delta(NamedTuple):
-    """Newly generated text (stop sequences already removed)."""
-
-    text: str
-
-
-class Finish(NamedTuple):
-    """End of a generation. reason: stop | length | cancelled | error."""
-
-    reason: str
-    prompt_tokens: int
-    completion_tokens: int
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """What to generate. temperature 0 means greedy decoding."""
-
-    prompt_ids: np.ndarray
-    max_new_tokens: int
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-
-
-@dataclass(eq=False)
-class Job:
-    """One generation. `events` is read on the event loop; the rest belongs to the engine thread."""
-
-    params: GenerationParams
-    events: asyncio.Queue[Delta | Finish] = field(default_factory=asyncio.Queue)
-    request: Any = None
-    turn_id: int = 0
-    stream: Any = None
-    stop: StopMatcher = field(init=False)
-    generated: int = 0
-    delivered: bool = False  # some text has been sent to the event loop
-    stopped: bool = False
-
-    def __post_init__(self) -> None:
-        self.stop = StopMatcher(self.params.stop)
 
 
 class EngineWorker:
@@ -120,6 +75,7 @@ class EngineWorker:
         self._delivered_at = 0.0
         self._demand = 0  # most requests in flight at once since the last batch started
         self.arriving = 0  # requests on their way to `submit`; written by the event loop only
+        self.prefix_cache = PrefixCache(config.prefix_cache_sessions)  # engine thread only
         self.batches = 0  # written by the engine thread only (read by /metrics)
         self.batched_requests = 0
 
@@ -200,6 +156,12 @@ class EngineWorker:
             self.config.model.kv_cache_bytes(self.config.max_concurrency, self.config.max_length)
             / 2**20,
         )
+        if self.config.prefix_cache_sessions:
+            log.info(
+                "prefix cache: up to %d idle conversations (SLM_PREFIX_CACHE_MIB=%d)",
+                self.config.prefix_cache_sessions,
+                self.config.prefix_cache_mib,
+            )
 
     def _serve(self) -> None:
         buffer = self._engine.create_event_buffer(max(16, 2 * self.config.max_concurrency))
@@ -264,7 +226,11 @@ class EngineWorker:
     def _start_batch(self) -> None:
         batch = self._held[: self.config.max_concurrency]
         self._held = self._held[self.config.max_concurrency :]
-        for job in batch:
+        static = not self.config.model.dynamic_batching
+        if static:  # only the last batch's state is still resident (see prefix_cache.py)
+            self.prefix_cache.keep_only_batch(self.batches)
+        for job in batch:  # static: the cache holds one request at most, so one continues
+            job.batch, job.alone = self.batches + 1, len(batch) == 1 or not static
             self._begin(job)
         self.batches += 1
         self.batched_requests += len(batch)
@@ -279,10 +245,20 @@ class EngineWorker:
     def _begin(self, job: Job) -> None:
         p = job.params
         request = None
+        new_ids = np.asarray(p.prompt_ids, dtype=np.int32)
         try:
-            options = og.RequestOptions()
-            options.set_max_session_tokens(len(p.prompt_ids) + p.max_new_tokens)
-            request = self._engine.create_request(options=options)
+            cache = self.prefix_cache
+            held = cache.take(new_ids) if cache.max_sessions and job.may_reuse else None
+            if held is not None:  # continue that conversation: only the new tokens are computed
+                request, job.reused = held.request, len(held.tokens)
+                new_ids = new_ids[job.reused :]
+            else:
+                options = og.RequestOptions()
+                # A request that may be held for the next turn needs room to grow.
+                session = len(p.prompt_ids) + p.max_new_tokens
+                cached = self.prefix_cache.max_sessions > 0
+                options.set_max_session_tokens(self.config.max_length if cached else session)
+                request = self._engine.create_request(options=options)
             turn = og.TurnOptions(request)
             turn.set_max_generated_tokens(p.max_new_tokens)
             if p.temperature == 0:
@@ -294,13 +270,29 @@ class EngineWorker:
                 turn.set_top_k(0)
                 if p.seed is not None and self.config.model.dynamic_batching:
                     turn.set_seed(p.seed)
-            job.turn_id = request.begin_turn(np.asarray(p.prompt_ids, dtype=np.int32), turn)
+            if p.guidance is not None:
+                turn.set_guidance(*p.guidance)
+            try:
+                job.turn_id = request.begin_turn(new_ids, turn)
+            except Exception as exc:
+                if not job.reused:
+                    raise
+                log.info("held state not continued (%s): computing the prompt in full", exc)
+                request.close()
+                request, job.reused, job.may_reuse = None, 0, False
+                self._begin(job)
+                return
         except Exception as exc:
-            log.warning("could not start a generation: %s", exc)
+            refused = p.guidance is not None and "grammar" in str(exc)
+            if not refused:
+                log.warning("could not start a generation: %s", exc)
             if request is not None:
                 request.close()
-            self._post([(job, Finish("error", len(p.prompt_ids), 0, str(exc)))])
+            reason = "invalid" if refused else "error"
+            self._post([(job, Finish(reason, len(p.prompt_ids), 0, str(exc)))])
             return
+        if p.guidance is not None:
+            self._post([(job, Begun())])
         job.request = request
         job.stream = self.tokenizer.create_stream()
         self._jobs[request] = job
@@ -329,6 +321,7 @@ class EngineWorker:
             if int(event.flags) & _TOKEN and event.token is not None and not job.stopped:
                 job.generated += 1
                 token = int(event.token)
+                job.token_ids.append(token)
                 piece = self._markers.get(token) or job.stream.decode(token)
                 text = job.stop.feed(piece) if piece else ""
                 if text:
@@ -350,12 +343,20 @@ class EngineWorker:
         tail = "" if job.stopped else job.stop.flush()
         if tail:
             items.append((job, Delta(tail)))
-        items.append((job, Finish(reason, len(job.params.prompt_ids), job.generated, error)))
+        prompt = job.params.prompt_ids
+        items.append((job, Finish(reason, len(prompt), job.generated, error, job.reused)))
         del self._jobs[job.request]
-        job.request.close()
+        keep = reason in ("stop", "length") and not job.stopped and job.alone
+        if keep and self.prefix_cache.max_sessions:
+            tokens = np.concatenate([np.asarray(prompt, dtype=np.int32), job.token_ids])
+            self.prefix_cache.put(tokens.astype(np.int32), job.request, job.batch)
+            if not self.config.model.dynamic_batching:  # earlier batches' state is gone
+                self.prefix_cache.keep_only_batch(job.batch)
+        else:  # cancelled turns (stop strings too) leave no state worth continuing
+            job.request.close()
         return items
 
-    def _post(self, items: list[tuple[Job, Delta | Finish]]) -> None:
+    def _post(self, items: list[tuple[Job, Delta | Finish | Begun]]) -> None:
         if items and self._loop is not None:
             # RuntimeError: the event loop is closed, nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
@@ -387,6 +388,7 @@ class EngineWorker:
         for request in list(self._jobs):
             request.close()
         self._jobs.clear()
+        self.prefix_cache.clear()
         self._held.clear()
 
     def _teardown(self) -> None:
@@ -396,6 +398,6 @@ class EngineWorker:
         self._model = None
 
 
-def _deliver(items: list[tuple[Job, Delta | Finish]]) -> None:
+def _deliver(items: list[tuple[Job, Delta | Finish | Begun]]) -> None:
     for job, item in items:
         job.events.put_nowait(item)

@@ -62,6 +62,7 @@ class Metrics:
         self.model_id = model_id
         self.requests: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.prompt_tokens = 0
+        self.reused_prompt_tokens = 0
         self.generated_tokens = 0
         self.ttft = Histogram()
         self.latency: defaultdict[str, Histogram] = defaultdict(Histogram)
@@ -91,6 +92,12 @@ class Metrics:
             f"# HELP {p}prompt_tokens_total Prompt tokens processed.",
             f"# TYPE {p}prompt_tokens_total counter",
             f"{p}prompt_tokens_total {self.prompt_tokens}",
+            f"# HELP {p}prompt_tokens_reused_total Prompt tokens whose KV state was reused.",
+            f"# TYPE {p}prompt_tokens_reused_total counter",
+            f"{p}prompt_tokens_reused_total {self.reused_prompt_tokens}",
+            f"# HELP {p}prompt_tokens_computed_total Prompt tokens computed (total - reused).",
+            f"# TYPE {p}prompt_tokens_computed_total counter",
+            f"{p}prompt_tokens_computed_total {self.prompt_tokens - self.reused_prompt_tokens}",
             f"# HELP {p}generated_tokens_total Tokens generated.",
             f"# TYPE {p}generated_tokens_total counter",
             f"{p}generated_tokens_total {self.generated_tokens}",

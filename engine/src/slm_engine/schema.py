@@ -32,6 +32,7 @@ class FunctionDef(_Strict):
     name: Annotated[str, Field(pattern=FUNCTION_NAME)]
     description: str | None = None
     parameters: dict[str, Any] | None = None
+    strict: bool | None = None
 
 
 class ToolDef(_Strict):
@@ -98,6 +99,28 @@ class StreamOptions(_Strict):
     include_usage: bool = False
 
 
+class JSONSchemaFormat(_Strict):
+    """`response_format.json_schema`: the schema the reply must follow."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    description: str | None = None
+    schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
+    strict: bool | None = None
+
+
+class ResponseFormat(_Strict):
+    """`response_format`: text (default), any JSON object, or JSON following a schema."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_present(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type 'json_schema' needs json_schema: {name, schema, strict}")
+        return self
+
+
 class ChatCompletionRequest(_Strict):
     """POST /v1/chat/completions body (n=1 only)."""
 
@@ -113,6 +136,7 @@ class ChatCompletionRequest(_Strict):
     stream_options: StreamOptions | None = None
     tools: Annotated[list[ToolDef], Field(max_length=128)] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    response_format: ResponseFormat | None = None
     n: Annotated[int, Field(ge=1, le=1)] = 1
 
     @model_validator(mode="after")

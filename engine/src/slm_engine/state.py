@@ -15,8 +15,9 @@ from starlette.types import Receive
 
 from .admission import Admission, QueueFull
 from .config import ServeConfig
-from .engine import Delta, EngineWorker, Finish, GenerationParams, Job
+from .engine import EngineWorker
 from .http_util import APIError, BodyReader, ClientGone, wait_for_disconnect
+from .jobs import Delta, Finish, GenerationParams, Job
 from .metrics import Metrics
 from .prompt_tokens import PromptTooLong, Segment
 
@@ -46,8 +47,13 @@ class Server:
                 "queue_depth": ("gauge", "Requests waiting for a slot.", lambda: admission.waiting),
                 "preparing_requests": (
                     "gauge",
-                    "Admitted requests being read, parsed and tokenized (not yet in a slot or queued).",
+                    "Admitted requests being read, parsed and tokenized (no slot yet).",
                     lambda: admission.preparing,
+                ),
+                "prefix_cache_sessions": (
+                    "gauge",
+                    "Idle conversations whose KV state is held for their next turn.",
+                    lambda: len(worker.prefix_cache),
                 ),
                 "batches_total": ("counter", "Engine batches started.", lambda: worker.batches),
                 "batched_requests_total": (
@@ -144,19 +150,26 @@ class Server:
         try:
             self.admission.reserve()
         except QueueFull:
-            raise self._overloaded() from None
+            chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+            raise self._overloaded(close=chunked) from None
         return body
 
-    def _overloaded(self) -> APIError:
+    def _overloaded(self, close: bool = False) -> APIError:
+        """503 with Retry-After. The refused body is never parsed: the HTTP server discards it
+        (at most SLM_MAX_BODY_BYTES, as declared), which costs less than closing a connection
+        with unread data and lets the client read the answer; a chunked body, whose length is
+        unknown, gets the connection closed (`close`)."""
         admission = self.admission
+        headers = {"Retry-After": str(admission.retry_after())}
+        if close:
+            headers["Connection"] = "close"
         return APIError(
             503,
             f"The server is busy: {admission.slots} requests are generating and "
             f"{admission.waiting + admission.preparing} are waiting. Retry later.",
             "server_error",
             code="server_overloaded",
-            # Closed, not drained: a refused client's body is never read.
-            headers={"Retry-After": str(admission.retry_after()), "Connection": "close"},
+            headers=headers,
         )
 
     async def admit(self, receive: Receive) -> None:
@@ -212,6 +225,15 @@ class Generation:
             self._complete(finish)
         return text, finish
 
+    async def begun(self) -> Finish | None:
+        """For a guided generation: None once the engine has accepted its grammar, or the
+        Finish that refused it (the slot is then free)."""
+        item = await self.job.events.get()
+        if isinstance(item, Finish):
+            self._complete(item)
+            return item
+        return None
+
     def cancel(self) -> None:
         """Ask the engine to stop this generation; its Finish still arrives via `next_text`."""
         if self.finish is None and not self._cancelled:
@@ -236,6 +258,7 @@ class Generation:
         self.finish = finish
         metrics = self.server.metrics
         metrics.prompt_tokens += finish.prompt_tokens
+        metrics.reused_prompt_tokens += finish.cached_tokens
         metrics.generated_tokens += finish.completion_tokens
         self.server.admission.release(time.monotonic() - self.arrived)
 
