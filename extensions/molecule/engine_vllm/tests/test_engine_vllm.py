@@ -81,7 +81,7 @@ def test_metrics_are_prometheus_series_of_vllm(api):
 
 
 def test_runs_as_the_image_user_without_the_key_in_its_configuration(host, container):
-    assert container["Config"]["User"] == "10001:10001"
+    assert container["Config"]["User"] == "10001:10001" and container["HostConfig"]["ReadonlyRootfs"] is True
     assert container["HostConfig"]["CapDrop"] == ["ALL"] and container["HostConfig"]["CapAdd"] in (["SYS_NICE"], ["CAP_SYS_NICE"])
     assert "no-new-privileges:true" in container["HostConfig"]["SecurityOpt"]
     assert KEY not in json.dumps(container), "docker inspect must not show the key"
