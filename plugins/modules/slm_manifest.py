@@ -71,17 +71,7 @@ import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-
-_CHUNK = 1 << 20
-
-
-def sha256_of(path):
-    """Hex sha256 of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_files import sha256_of
 
 
 def scan(root):
