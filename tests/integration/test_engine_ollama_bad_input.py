@@ -52,6 +52,12 @@ def untouched(host) -> None:
     pytest.param({"engine_ollama_model_source": "gguf", "engine_ollama_gguf_dir": "/nonexistent"},
                  ["engine_ollama_model_source=gguf needs engine_ollama_gguf_dir",
                   "engine_ollama_gguf_dir='/nonexistent'"], id="gguf-missing"),
+    pytest.param({"edge_hw_override": {"memory": {"total_mb": 65536},
+                                       "gpus": [{"name": "NVIDIA A10", "memory_mb": 23028, "compute_capability": "8.6",
+                                                 "driver": "550.54.15"}]},
+                  "slm_engine_preferences": {"engine": "ollama"}},
+                 ["engine_ollama_gpu is true (preflight found an NVIDIA GPU)", "no nvidia runtime",
+                  "Run the nvidia_gpu role first"], id="gpu-without-nvidia-runtime"),
     pytest.param({"engine_ollama_kv_cache_type": "q5_1"},
                  ["engine_ollama_kv_cache_type", "q5_1"], id="wrong-choice"),
 ])
