@@ -17,6 +17,3 @@ else
 fi
 
 "$here/busybox/build.sh"
-
-# The Ollama API emulator (tests and lab only, NOT Ollama): stands where the Ollama image would run.
-"$here/ollama-emulator/build.sh"
