@@ -19,7 +19,7 @@ description:
     mounts (C(model_dir)). Model versions are directories under O(models_dir).
   - Keeps the releases in O(pinned) (the serving and the previous one), then the newest others up to
     O(keep_releases); keeps every model version a kept release mounts, then the newest others up to
-    O(keep_models). Staging directories (C(.staging-*)) are not versions: they are never kept or counted.
+    O(keep_models). Staging directories (C(.staging-*)) are not versions and are never kept or counted.
   - Staging directories left by an interrupted earlier run (C(.staging-*) under each of O(staging_dirs)
     whose modification time is before O(staging_before)) are removed, so a failed copy does not hold
     the disk until the next successful copy of that very version.
