@@ -20,8 +20,14 @@ description:
     file) and only then renames it to its final, versioned path and makes it read-only.
   - A mismatch fails the task, names each bad file with the expected and actual digests, and removes the
     staging directory; the final path and whatever is currently serving are never touched.
-  - When O(dest) already holds a verified copy of the same manifest, nothing is read or written
-    (the module compares the recorded manifest, not the file contents, so a re-run costs no I/O).
+  - Every entry is examined with C(lstat), never through a symlink - a symlink, FIFO, socket or device in the
+    staging directory is refused (Linux cannot chmod a symlink itself, so none may be promoted), and the
+    manifest's paths must be relative and normalised (no C(..)).
+  - Promotion always hashes every staged file. The C(.slm-verified.json) record in O(dest) is only a hint that
+    the copy can be skipped, so when O(dest) already holds a record of the same manifest nothing is copied,
+    but every file is re-checked - by default its type and size with one C(lstat) each (milliseconds, no file
+    content read), and no file may be missing, extra, a symlink or writable; with O(rehash) every byte is read
+    and hashed again (seconds per GB). A copy that no longer matches fails the task and is left as it is.
 options:
   staging:
     description: Directory the files were copied to. Ignored when O(dest) is already verified.
@@ -61,6 +67,12 @@ options:
     description: Group given to the promoted files.
     type: str
     default: root
+  rehash:
+    description:
+      - Re-hash every file of an already promoted O(dest) instead of checking only type, size and mode.
+      - Promotion from O(staging) always hashes, whatever this says.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -86,7 +98,11 @@ dest:
   returned: always
   type: str
 verified:
-  description: Number of files whose digest was checked in this run (0 when O(dest) was already verified).
+  description: Number of files whose digest was computed in this run (0 when O(dest) was already verified and O(rehash) is false).
+  returned: always
+  type: int
+checked:
+  description: Number of files whose type and size were checked in this run.
   returned: always
   type: int
 bytes:
@@ -109,18 +125,10 @@ import shutil
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_artifact_tree import (
+    describe, find_mismatches, make_read_only)
 
 RECORD = ".slm-verified.json"
-CHUNK = 4 * 1024 * 1024
-
-
-def sha256_of(path):
-    """Return the hex sha256 of a file, read in large chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_digest(files):
@@ -129,77 +137,42 @@ def manifest_digest(files):
     return hashlib.sha256(json.dumps(canonical).encode("utf-8")).hexdigest()
 
 
-def already_verified(dest, digest):
-    """True when ``dest`` holds a record of a successful verification of this manifest."""
+def recorded_digest(dest):
+    """The manifest digest recorded in ``dest`` (None when there is no readable record)."""
+    path = os.path.join(dest, RECORD)
     try:
-        with open(os.path.join(dest, RECORD)) as handle:
-            return json.load(handle).get("manifest_digest") == digest
-    except (IOError, OSError, ValueError):
-        return False
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        with open(path) as handle:
+            return json.load(handle).get("manifest_digest")
+    except (IOError, OSError, ValueError, AttributeError):
+        return None
 
 
-def list_files(root):
-    """Relative paths of every regular file below ``root``."""
-    found = []
-    for base, _dirs, names in os.walk(root):
-        for name in names:
-            found.append(os.path.relpath(os.path.join(base, name), root))
+def writable(dest):
+    """Relative paths below ``dest`` (itself included) that anyone may write to."""
+    found = ["."] if os.lstat(dest).st_mode & 0o222 else []
+    for base, dirs, names in os.walk(dest):
+        for name in dirs + names:
+            full = os.path.join(base, name)
+            info = os.lstat(full)
+            if not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o222:
+                found.append(os.path.relpath(full, dest))
     return found
 
 
-def find_mismatches(staging, files, extra_allowed):
-    """Compare ``staging`` with the manifest; return a list of problems (empty when it matches)."""
-    problems = []
-    listed = set()
-    for entry in files:
-        rel = os.path.normpath(entry["path"])
-        if rel.startswith("..") or os.path.isabs(rel):
-            problems.append(dict(path=entry["path"], problem="path escapes the artifact root", expected=None, actual=None))
-            continue
-        listed.add(rel)
-        full = os.path.join(staging, rel)
-        if not os.path.isfile(full):
-            problems.append(dict(path=rel, problem="missing", expected=entry["sha256"], actual=None))
-            continue
-        size = os.path.getsize(full)
-        if entry.get("size") is not None and size != entry["size"]:
-            problems.append(dict(path=rel, problem="size differs", expected=entry["size"], actual=size))
-            continue
-        actual = sha256_of(full)
-        if actual != entry["sha256"].lower():
-            problems.append(dict(path=rel, problem="sha256 differs", expected=entry["sha256"].lower(), actual=actual))
-    for rel in list_files(staging):
-        if rel not in listed and rel not in extra_allowed:
-            problems.append(dict(path=rel, problem="not in the manifest", expected=None, actual=None))
-    return problems
-
-
-def make_read_only(root, uid, gid):
-    """Files 0444, directories 0555, owned by uid:gid."""
-    for base, dirs, names in os.walk(root):
-        for name in names:
-            path = os.path.join(base, name)
-            os.chown(path, uid, gid)
-            os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        for name in dirs:
-            os.chown(os.path.join(base, name), uid, gid)
-    os.chown(root, uid, gid)
-    for base, dirs, _names in os.walk(root):
-        for name in dirs:
-            os.chmod(os.path.join(base, name), 0o555)
-    os.chmod(root, 0o555)
-
-
-def describe(problems):
-    parts = []
-    for p in problems:
-        if p["problem"] == "sha256 differs":
-            parts.append("%s: sha256 %s, manifest says %s" % (p["path"], p["actual"], p["expected"]))
-        elif p["problem"] == "size differs":
-            parts.append("%s: %s bytes, manifest says %s" % (p["path"], p["actual"], p["expected"]))
-        else:
-            parts.append("%s: %s" % (p["path"], p["problem"]))
-    return "; ".join(parts)
+def recheck(module, dest, files, extra, result):
+    """Check an already promoted ``dest`` against the manifest; fail the task when it no longer matches."""
+    problems = find_mismatches(dest, files, extra, rehash=module.params["rehash"])
+    problems += [dict(path=rel, problem="writable (promoted files are read-only)", expected=None, actual=None)
+                 for rel in writable(dest)]
+    result["checked"] = len(files)
+    result["verified"] = len(files) if module.params["rehash"] else 0
+    if problems:
+        module.fail_json(msg="%s holds a verified record of this manifest but no longer matches it (%s); it was left "
+                             "as it is: remove it by hand (after stopping a release that mounts it) and run again"
+                             % (dest, describe(problems)), mismatches=problems, **result)
+    module.exit_json(**result)
 
 
 def main():
@@ -215,24 +188,28 @@ def main():
             extra_files=dict(type="list", elements="str", default=["manifest.json"]),
             owner=dict(type="str", default="root"),
             group=dict(type="str", default="root"),
+            rehash=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     staging, dest, files = module.params["staging"], module.params["dest"], module.params["files"]
     total = sum(int(f.get("size") or 0) for f in files)
     digest = manifest_digest(files)
-    result = dict(changed=False, dest=dest, verified=0, bytes=total)
+    extra = set(module.params["extra_files"]) | {RECORD}
+    result = dict(changed=False, dest=dest, verified=0, checked=0, bytes=total)
 
-    if already_verified(dest, digest):
-        module.exit_json(**result)
-    if os.path.exists(dest):
+    if os.path.lexists(dest) and not stat.S_ISDIR(os.lstat(dest).st_mode):
+        module.fail_json(msg="%s exists and is not a directory (a symlink?); remove it by hand" % dest, **result)
+    if recorded_digest(dest) == digest:
+        recheck(module, dest, files, extra, result)
+    if os.path.lexists(dest):
         module.fail_json(msg="%s exists but holds no verification record of this manifest; remove it by hand "
                              "(it is not in use by a verified release)" % dest, **result)
-    if not os.path.isdir(staging):
-        module.fail_json(msg="staging directory %s does not exist" % staging, **result)
+    if not os.path.lexists(staging) or not stat.S_ISDIR(os.lstat(staging).st_mode):
+        module.fail_json(msg="staging directory %s does not exist or is not a directory" % staging, **result)
 
-    problems = find_mismatches(staging, files, set(module.params["extra_files"]) | {RECORD})
-    result["verified"] = len(files)
+    problems = find_mismatches(staging, files, extra, rehash=True)
+    result["verified"] = result["checked"] = len(files)
     if problems:
         if not module.check_mode:
             shutil.rmtree(staging, ignore_errors=True)

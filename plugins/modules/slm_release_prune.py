@@ -19,7 +19,10 @@ description:
     mounts (C(model_dir)). Model versions are directories under O(models_dir).
   - Keeps the releases in O(pinned) (the serving and the previous one), then the newest others up to
     O(keep_releases); keeps every model version a kept release mounts, then the newest others up to
-    O(keep_models). Staging directories (C(.staging-*)) are left alone.
+    O(keep_models). Staging directories (C(.staging-*)) are not versions and are never kept or counted.
+  - Staging directories left by an interrupted earlier run (C(.staging-*) under each of O(staging_dirs)
+    whose modification time is before O(staging_before)) are removed, so a failed copy does not hold
+    the disk until the next successful copy of that very version.
 options:
   releases_dir:
     description: Directory holding one subdirectory per release.
@@ -42,6 +45,16 @@ options:
     description: Model versions kept, at least all those in use.
     type: int
     default: 2
+  staging_dirs:
+    description: Directories whose leftover C(.staging-*) subdirectories are removed.
+    type: list
+    elements: path
+    default: []
+  staging_before:
+    description:
+      - Seconds since the epoch (host clock); only staging directories last modified before it are removed.
+      - Defaults to the module's start, which is right when it runs after this run's copies were promoted.
+    type: float
 attributes:
   check_mode:
     support: full
@@ -72,11 +85,18 @@ removed_models:
   returned: always
   type: list
   elements: str
+removed_staging:
+  description: Leftover staging directories removed (full paths).
+  returned: always
+  type: list
+  elements: str
 """
 
 import json
 import os
 import shutil
+import stat
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_retention import retention
@@ -92,6 +112,27 @@ def subdirs(path):
         if not name.startswith(".") and os.path.isdir(full) and not os.path.islink(full):
             found.append(dict(name=name, mtime=os.path.getmtime(full), path=full))
     return found
+
+
+def stale_staging(dirs, before):
+    """Full paths of the ``.staging-*`` entries of ``dirs`` last modified before ``before``."""
+    found = []
+    for parent in dirs:
+        if not os.path.isdir(parent):
+            continue
+        for name in sorted(os.listdir(parent)):
+            full = os.path.join(parent, name)
+            if name.startswith(".staging-") and os.lstat(full).st_mtime < before:
+                found.append(full)
+    return found
+
+
+def remove(path):
+    """Remove a directory tree, or a file or symlink itself (never what a symlink points to)."""
+    if stat.S_ISDIR(os.lstat(path).st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
 
 
 def model_of(release_path):
@@ -111,23 +152,29 @@ def main():
             pinned=dict(type="list", elements="str", default=[]),
             keep_releases=dict(type="int", default=2),
             keep_models=dict(type="int", default=2),
+            staging_dirs=dict(type="list", elements="path", default=[]),
+            staging_before=dict(type="float"),
         ),
         supports_check_mode=True,
     )
     p = module.params
+    before = p["staging_before"] if p["staging_before"] is not None else time.time()
+    staging = stale_staging(p["staging_dirs"], before)
     releases = [dict(r, model=model_of(r["path"])) for r in subdirs(p["releases_dir"])]
     models = subdirs(p["models_dir"])
     plan = retention(releases, models, p["pinned"], p["keep_releases"], p["keep_models"])
-    result = dict(changed=bool(plan["drop_releases"] or plan["drop_models"]),
-                  removed_releases=plan["drop_releases"], removed_models=plan["drop_models"])
+    result = dict(changed=bool(plan["drop_releases"] or plan["drop_models"] or staging),
+                  removed_releases=plan["drop_releases"], removed_models=plan["drop_models"], removed_staging=staging)
     if not module.check_mode:
         try:
             for name in plan["drop_releases"]:
                 shutil.rmtree(os.path.join(p["releases_dir"], name))
             for name in plan["drop_models"]:
                 shutil.rmtree(os.path.join(p["models_dir"], name))
+            for path in staging:
+                remove(path)
         except OSError as exc:
-            module.fail_json(msg="cannot remove an old release or model: %s" % exc, **result)
+            module.fail_json(msg="cannot remove an old release, model or staging directory: %s" % exc, **result)
     module.exit_json(**result)
 
 

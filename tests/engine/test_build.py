@@ -291,3 +291,21 @@ def test_builder_child_gets_no_token(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     with pytest.raises(build.BuildFailed, match=r"without writing genai_config\.json"):
         build._run_builder(tmp_path, tmp_path / "o", tmp_path / "c", req)
     assert "HF_TOKEN" not in seen and seen["HF_HUB_OFFLINE"] == "1"
+
+
+def test_hub_token_from_a_file_keeps_it_out_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("hf_from_file\n")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_TOKEN_PATH", str(token_file))
+    assert sources.hub_token() == "hf_from_file"
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")  # the variable wins, as in huggingface_hub
+    assert sources.hub_token() == "hf_from_env"
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "missing"))
+    with pytest.raises(BadInput, match="HF_TOKEN_PATH=.*/missing cannot be read"):
+        sources.hub_token()
+    monkeypatch.delenv("HF_TOKEN_PATH")
+    assert sources.hub_token() is False  # no stored login

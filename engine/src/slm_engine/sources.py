@@ -54,8 +54,27 @@ def resolve(source: str, revision: str | None, cache_dir: Path) -> Source:
     return download(source, revision, cache_dir)
 
 
+def hub_token() -> str | bool:
+    """The Hub token: HF_TOKEN, else the file HF_TOKEN_PATH names, else False (anonymous).
+
+    A file keeps the token out of the command's environment, which `ansible-playbook -vvv` prints.
+    Only these two are read: a stored login (~/.cache/huggingface/token) is never used.
+    """
+    token = os.environ.get("HF_TOKEN", "").strip()
+    if token:
+        return token
+    path = os.environ.get("HF_TOKEN_PATH", "")
+    if not path:
+        return False
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise BadInput(f"HF_TOKEN_PATH={path} cannot be read: {exc.strerror}") from None
+    return token or False
+
+
 def download(repo_id: str, revision: str | None, cache_dir: Path) -> Source:
-    """Snapshot a Hub repo into cache_dir/hub. The token comes only from the HF_TOKEN variable."""
+    """Snapshot a Hub repo into cache_dir/hub. The token comes from HF_TOKEN or HF_TOKEN_PATH only."""
     try:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
@@ -64,7 +83,7 @@ def download(repo_id: str, revision: str | None, cache_dir: Path) -> Source:
             "a Hub source needs huggingface_hub: pip install 'slm-engine[build]'"
         ) from None
     # token=False stops huggingface_hub from falling back to a stored login or other variables.
-    token = os.environ.get("HF_TOKEN") or False
+    token = hub_token()
     try:
         snapshot = Path(
             snapshot_download(
@@ -80,7 +99,7 @@ def download(repo_id: str, revision: str | None, cache_dir: Path) -> Source:
     except RepositoryNotFoundError:
         raise BadInput(
             f"--source: the Hub repo {repo_id!r} does not exist or needs a token "
-            "(set HF_TOKEN in the environment)"
+            "(set HF_TOKEN, or HF_TOKEN_PATH to a file holding it)"
         ) from None
     except Exception as exc:  # network, auth, disk: huggingface_hub raises many types
         raise BuildFailed(

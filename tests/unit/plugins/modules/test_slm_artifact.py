@@ -89,3 +89,57 @@ def test_check_mode_verifies_but_promotes_nothing(staged, run_module):
     result = run_module(main, dict(args(staging, dest), _ansible_check_mode=True))
     assert result["_rc"] == 0 and result["changed"] and result["verified"] == 3
     assert staging.exists() and not dest.exists()
+
+
+def test_symlinked_file_in_staging_is_refused_and_its_target_untouched(staged, run_module, tmp_path):
+    staging, dest = staged
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(FILES["model.onnx"])
+    outside.chmod(0o640)
+    (staging / "model.onnx").unlink()
+    (staging / "model.onnx").symlink_to(outside)
+    result = run_module(main, args(staging, dest))
+    assert result["_rc"] != 0 and "model.onnx: a symlink (refused" in result["msg"]
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o640, "the symlink's target must never be made read-only"
+    assert not dest.exists()
+
+
+def test_symlinked_directory_in_staging_is_refused(staged, run_module, tmp_path):
+    staging, dest = staged
+    elsewhere = tmp_path / "elsewhere"
+    (staging / "tokenizer").rename(elsewhere)
+    (staging / "tokenizer").symlink_to(elsewhere)
+    result = run_module(main, args(staging, dest))
+    assert result["_rc"] != 0 and "tokenizer: a symlink (refused" in result["msg"]
+    assert not dest.exists() and stat.S_IMODE(elsewhere.stat().st_mode) != 0o555
+
+
+def promoted(staged, run_module):
+    staging, dest = staged
+    assert run_module(main, args(staging, dest))["_rc"] == 0
+    return staging, dest
+
+
+@pytest.mark.parametrize("tamper, problem", [
+    (lambda d: (d / "model.onnx").write_bytes(b"short"), "model.onnx: 5 bytes, manifest says 500"),
+    (lambda d: (d / "tokenizer/tokenizer.json").unlink(), "tokenizer/tokenizer.json: missing"),
+    (lambda d: (d / "run.sh").write_text("x"), "run.sh: not in the manifest"),
+    (lambda d: ((d / "model.onnx").unlink(), (d / "model.onnx").symlink_to("/etc/hostname")), "model.onnx: a symlink"),
+    (lambda d: (d / "model.onnx.data").chmod(0o666), "model.onnx.data: writable"),
+])
+def test_an_already_promoted_copy_is_rechecked_not_trusted(staged, run_module, tamper, problem):
+    staging, dest = promoted(staged, run_module)
+    tamper(dest)
+    result = run_module(main, args(staging, dest))
+    assert result["_rc"] != 0 and problem in result["msg"], result["msg"]
+    assert "no longer matches it" in result["msg"] and result["checked"] == 3 and dest.exists()
+
+
+def test_rehash_finds_a_same_size_corruption_the_cheap_recheck_does_not(staged, run_module):
+    staging, dest = promoted(staged, run_module)
+    data = dest / "model.onnx.data"
+    data.write_bytes(b"\xff" + FILES["model.onnx.data"][1:])
+    cheap = run_module(main, args(staging, dest))
+    assert cheap["_rc"] == 0 and cheap["checked"] == 3 and cheap["verified"] == 0  # lstat only: documented cost
+    full = run_module(main, dict(args(staging, dest), rehash=True))
+    assert full["_rc"] != 0 and "model.onnx.data: sha256 " in full["msg"] and full["verified"] == 3
