@@ -13,23 +13,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import os
 import stat
 
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_files import sha256_of
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_manifest_check import path_problem
-
-CHUNK = 4 * 1024 * 1024
-
-
-def sha256_of(path):
-    """Hex sha256 of a regular file, read in large chunks (opened without following a final symlink)."""
-    digest = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def kind_of(mode):

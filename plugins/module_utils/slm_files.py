@@ -7,6 +7,7 @@
 from __future__ import absolute_import, division, print_function
 
 import hashlib
+import os
 
 __metaclass__ = type
 
@@ -15,9 +16,13 @@ CHUNK = 4 * 1024 * 1024
 
 
 def sha256_of(path):
-    """Return the hex sha256 of the file at ``path``, read in large chunks."""
+    """Return the hex sha256 of the regular file at ``path``, read in large chunks.
+
+    The file is opened without following a final symbolic link (a link raises OSError ELOOP).
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
         for block in iter(lambda: handle.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
