@@ -64,7 +64,7 @@ def test_model_id_that_is_not_one_path_component_is_refused(gateway, tmp_path, n
     files = [{"path": "genai_config.json", "sha256": SHA, "size": 3}]
     run = gateway.playbook(PLAYBOOK, gateway_vars(tmp_path, files, engine_onnx_model_id=name))
     assert run.rc != 0
-    [message, *_] = run.failures(gateway.name)
+    message = run.failures(gateway.name)[0]
     assert message.startswith(f"{gateway.name}: engine_onnx_model_id='{name}' names the model's directory"), message
     assert "one path component" in message and "Nothing was changed on the host." in message
     untouched(gateway)
@@ -74,10 +74,10 @@ def test_model_id_that_is_not_one_path_component_is_refused(gateway, tmp_path, n
                                             ("sha256:" + "a" * 64, "build")])
 def test_image_digest_that_is_not_a_registry_sha256_is_refused(gateway, tmp_path, digest, source):
     files = [{"path": "genai_config.json", "sha256": SHA, "size": 3}]
-    run = gateway.playbook(PLAYBOOK, gateway_vars(tmp_path, files, engine_onnx_image_digest=digest,
-                                                   engine_onnx_image_source=source))
+    extra = gateway_vars(tmp_path, files, engine_onnx_image_digest=digest, engine_onnx_image_source=source)
+    run = gateway.playbook(PLAYBOOK, extra)
     assert run.rc != 0
-    [message, *_] = run.failures(gateway.name)
+    message = run.failures(gateway.name)[0]
     assert message.startswith(f"{gateway.name}: engine_onnx_image_digest='{digest}' must be '' or sha256:"), message
     assert f"(it is {source})" in message
     untouched(gateway)
