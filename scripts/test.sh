@@ -7,32 +7,44 @@ export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 # Tests that would skip without a tool must run here: make test installs the tools.
 export SLM_REQUIRE_CHROMIUM=1 SLM_REQUIRE_DOCKER=1
 mkdir -p artifacts/logs
-rm -f artifacts/logs/*.log  # counts are read from this run's logs only
-stage_failures=0
+rm -f artifacts/logs/*.log artifacts/logs/stages.txt  # counts are read from this run's logs only
 only=${1:-all}
 [ "$only" = all ] && export SLM_REQUIRE_SHELLCHECK=1
-summary=()
 started=$(date +%s)
 
-stage() {  # stage NAME COMMAND... : run quietly, log to artifacts/logs/NAME.log, print one line
+# run_logged NAME COMMAND... : run quietly, log to artifacts/logs/NAME.log, print one line when it
+# starts and one when it ends, record "NAME ok|FAILED SECONDS" in artifacts/logs/stages.txt.
+# Safe to call from parallel lanes (each line is one short append).
+run_logged() {
   local name=$1; shift
-  local log="artifacts/logs/$name.log" t0 t1 rc
+  local log="artifacts/logs/$name.log" t0 t1 rc secs
   printf '[test] %-34s ...\n' "$name"
   t0=$(date +%s.%N)
   "$@" >"$log" 2>&1; rc=$?
   t1=$(date +%s.%N)
-  local secs; secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
   if [ $rc -eq 0 ]; then
     printf '[test] %-34s ok    %7ss\n' "$name" "$secs"
-    summary+=("$(printf '%-34s ok    %7ss' "$name" "$secs")")
+    printf '%-34s ok    %7ss\n' "$name" "$secs" >>artifacts/logs/stages.txt
   else
     printf '[test] %-34s FAILED %6ss (log: %s)\n' "$name" "$secs" "$log"
     tail -n 60 "$log" | sed 's/^/    | /'
-    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -qE '^(=+ )?([0-9]+ [a-z]+, )*[0-9]+ (failed|error)' ||
-      stage_failures=$((stage_failures + 1))
-    summary+=("$(printf '%-34s FAILED %6ss' "$name" "$secs")")
-    finish 1
+    printf '%-34s FAILED %6ss\n' "$name" "$secs" >>artifacts/logs/stages.txt
   fi
+  return $rc
+}
+
+stage() {  # stage NAME COMMAND... : run_logged, and stop the suite when it fails
+  run_logged "$@" || finish 1
+}
+
+# lane SCENARIO... : molecule scenarios one after the other; stops at the first that fails.
+# shellcheck disable=SC2317  # run in the background below
+lane() {
+  local name
+  for name in "$@"; do
+    run_logged "molecule-$name" molecule test -s "$name" || return 1
+  done
 }
 
 # Test counts from the pytest summary lines of every stage's log (pytest stages and molecule's
@@ -54,13 +66,18 @@ count_tests() {
       done
     done < <(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(=+ )?[0-9]+ (passed|failed|error|errors|skipped)[^=]* in [0-9.]+s')
   done
-  failed=$((failed + stage_failures))
+  # A stage that failed without a pytest summary line (lint, a molecule step) counts as one failure.
+  while read -r name verdict _; do
+    [ "$verdict" = FAILED ] || continue
+    sed 's/\x1b\[[0-9;]*m//g' "artifacts/logs/$name.log" | grep -qE '^(=+ )?([0-9]+ [a-z]+, )*[0-9]+ (failed|error)' ||
+      failed=$((failed + 1))
+  done < <(cat artifacts/logs/stages.txt 2>/dev/null)
   echo "$passed passed, $failed failed, $skipped skipped"
 }
 
 finish() {
   echo "[test] ---- summary ($(( $(date +%s) - started )) s in all) ----"
-  printf '[test] %s\n' "${summary[@]}"
+  sed 's/^/[test] /' artifacts/logs/stages.txt
   echo "tests: $(count_tests)"
   exit "$1"
 }
@@ -87,8 +104,19 @@ stage ansible-test-sanity scripts/ansible-test-sanity.sh
 stage pytest-unit pytest -q tests/unit
 stage pytest-engine pytest -q tests/engine
 stage pytest-integration pytest -q tests/integration
-for scenario in extensions/molecule/*/molecule.yml; do
-  name=$(basename "$(dirname "$scenario")")
-  stage "molecule-$name" molecule test -s "$name"
+# Molecule scenarios in two lanes at once (alternating in name order): most of a scenario's time is
+# waiting on package installs, image loads and engines starting, so two lanes share 2 cores well.
+lanes=("" "")
+i=0
+for scenario in ${MOLECULE_SCENARIOS:-extensions/molecule/*/molecule.yml}; do
+  lanes[i % 2]+=" $(basename "$(dirname "$scenario")")"
+  i=$((i + 1))
 done
-finish 0
+# shellcheck disable=SC2086  # word splitting of the scenario lists is wanted
+lane ${lanes[0]} & first=$!
+# shellcheck disable=SC2086
+lane ${lanes[1]} & second=$!
+rc=0
+wait "$first" || rc=1
+wait "$second" || rc=1
+finish "$rc"
