@@ -13,10 +13,13 @@ COMPOSE = {
 
 def test_undersized_host_is_refused_and_the_rest_converges(make_hosts, playbook, tmp_path):
     big, small = make_hosts(2)
-    # Edge servers: the one that fits is planned for Ollama, which this version does not deploy, so
-    # the run stays at the container runtime and the report (no model build needed here).
+    # Edge servers: the one that fits is planned for Ollama, served here by the Ollama API emulator's
+    # image (no Ollama image can be had), shipped from the control node like any image without a registry.
     big.group = small.group = "edge_servers"
-    big.hostvars = {"edge_hw_override": {"memory": {"total_mb": 7620}, "gpus": []}}
+    big.hostvars = {"edge_hw_override": {"memory": {"total_mb": 7620}, "gpus": []},
+                    "engine_ollama_image": "slm-fleet/ollama-api-emulator", "engine_ollama_image_tag": "0.1.0",
+                    "engine_ollama_image_source": "build", "engine_ollama_health_timeout": 60,
+                    "engine_ollama_build_dir": str(REPO / ".cache/build/ollama")}
     small.hostvars = {"edge_hw_override": {"memory": {"total_mb": 1823}, "gpus": []}}
 
     run = playbook([big, small], "site.yml", {**COMPOSE, "slm_report_dir": str(tmp_path)})
