@@ -50,6 +50,11 @@ lane() {
 # Test counts from the pytest summary lines of every stage's log (pytest stages and molecule's
 # testinfra verify); a stage that failed without such a line (lint, a molecule step) counts as one
 # failure, so the closing line never reports a failed run as all passed.
+# plain LOG: the log without colours and without the frame molecule draws around ansible's output.
+plain() {
+  sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^[[:space:]]*│[[:space:]]*//' "$1"
+}
+
 count_tests() {
   local passed=0 failed=0 skipped=0 log line n word
   for log in artifacts/logs/*.log; do
@@ -64,12 +69,12 @@ count_tests() {
           *) failed=$((failed + n)) ;;
         esac
       done
-    done < <(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(=+ )?[0-9]+ (passed|failed|error|errors|skipped)[^=]* in [0-9.]+s')
+    done < <(plain "$log" | grep -E '^(=+ )?[0-9]+ (passed|failed|error|errors|skipped)[^=]* in [0-9.]+s')
   done
   # A stage that failed without a pytest summary line (lint, a molecule step) counts as one failure.
   while read -r name verdict _; do
     [ "$verdict" = FAILED ] || continue
-    sed 's/\x1b\[[0-9;]*m//g' "artifacts/logs/$name.log" | grep -qE '^(=+ )?([0-9]+ [a-z]+, )*[0-9]+ (failed|error)' ||
+    plain "artifacts/logs/$name.log" | grep -qE '^(=+ )?([0-9]+ [a-z]+, )*[0-9]+ (failed|error)' ||
       failed=$((failed + 1))
   done < <(cat artifacts/logs/stages.txt 2>/dev/null)
   echo "$passed passed, $failed failed, $skipped skipped"
