@@ -2,13 +2,14 @@
 # Copyright: edgeai.slm_fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filter slm_local_url: the URL a client on the host itself uses for a service bound to an address."""
+"""Filters slm_local_url and slm_is_loopback: how a service bound to an address is reached, and whether
+it stays on the host (the one exposure rule every engine role applies)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_endpoint_record import reachable_host
+from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_endpoint_record import is_loopback, reachable_host
 
 DOCUMENTATION = r"""
 name: slm_local_url
@@ -53,9 +54,14 @@ def slm_local_url(bind_address: Any, port: Any, scheme: str = "http") -> str:
     return f"{scheme}://{reachable_host(str(bind_address or ''))}:{int(port)}"
 
 
+def slm_is_loopback(bind_address: Any) -> bool:
+    """Whether a port published on ``bind_address`` stays on the host (the engine roles' exposure rule)."""
+    return is_loopback(str(bind_address or ""))
+
+
 class FilterModule:
     """slm_local_url filter."""
 
     def filters(self) -> dict[str, Any]:
         """Filter name -> function."""
-        return {"slm_local_url": slm_local_url}
+        return {"slm_local_url": slm_local_url, "slm_is_loopback": slm_is_loopback}

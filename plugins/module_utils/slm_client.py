@@ -404,6 +404,15 @@ def client_from_params(params: Dict[str, Any], timeout: float, **transport_args:
                        use_proxy=params["use_proxy"], **transport_args)
 
 
+def module_client(module: Any, timeout: float, **transport_args: Any) -> Any:
+    """:func:`client_from_params` for an AnsibleModule: a key file that cannot be used fails the module."""
+    try:
+        return client_from_params(module.params, timeout, **transport_args)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+        raise  # not reached: fail_json exits
+
+
 def make_client(api: str, url: str, **transport_args: Any) -> Any:
     """An :class:`OpenAIClient` or :class:`OllamaClient` for ``url``."""
     if api not in APIS:

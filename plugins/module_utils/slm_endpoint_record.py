@@ -88,6 +88,12 @@ def normalize(record):
     return stored
 
 
+def is_loopback(bind_address):
+    """Whether ``bind_address`` keeps a published port on the host itself (127.0.0.0/8, ::1, localhost)."""
+    address = (bind_address or "").strip().strip("[]").lower()
+    return address == "localhost" or address == "::1" or address.startswith("127.")
+
+
 def reachable_host(bind_address):
     """The address a client on the host itself uses for a service bound to ``bind_address``.
 

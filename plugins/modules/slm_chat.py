@@ -96,7 +96,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import (
     CONNECTION_ARGUMENT_SPEC,
     CONNECTION_MUTUALLY_EXCLUSIVE,
-    client_from_params,
+    module_client,
 )
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import redact_url
 
@@ -116,10 +116,7 @@ def main():
     p = module.params
     if p["max_tokens"] < 1:
         module.fail_json(msg="max_tokens must be at least 1; got %d" % p["max_tokens"])
-    try:
-        client = client_from_params(p, p["timeout"], retries=1)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
+    client = module_client(module, p["timeout"], retries=1)
     reply = client.chat(p["model"], [{"role": "user", "content": p["question"]}], max_tokens=p["max_tokens"],
                         temperature=p["temperature"], stream=False, timeout=p["timeout"])
     result = dict(changed=False, url=redact_url(p["url"]), model=reply.model or p["model"],

@@ -132,7 +132,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import (
     CONNECTION_ARGUMENT_SPEC,
     CONNECTION_MUTUALLY_EXCLUSIVE,
-    client_from_params,
+    module_client,
 )
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_health_core import HEALTHY, check_health
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import redact_url
@@ -157,10 +157,7 @@ def main() -> None:
     for key in ("start_period", "interval", "timeout"):
         if p[key] < 0 or (key != "start_period" and p[key] == 0):
             module.fail_json(msg="%s must be a positive number of seconds; got %s" % (key, p[key]))
-    try:
-        client = client_from_params(p, p["timeout"], retries=2)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
+    client = module_client(module, p["timeout"], retries=2)
     result = check_health(client, p["api"], p["expected_model"], start_period=p["start_period"],
                           interval=p["interval"])
     result.update(changed=False, api=p["api"], url=redact_url(p["url"]))

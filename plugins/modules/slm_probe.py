@@ -271,7 +271,7 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_check_schema 
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_client import (
     CONNECTION_ARGUMENT_SPEC,
     CONNECTION_MUTUALLY_EXCLUSIVE,
-    client_from_params,
+    module_client,
 )
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_http import redact_url
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_jail import MODES, run_python
@@ -315,10 +315,7 @@ def main() -> None:
     if problems:
         module.fail_json(msg="invalid slm_probe input (%d problem%s): %s" % (
             len(problems), "" if len(problems) == 1 else "s", " | ".join(problems)), problems=problems)
-    try:
-        client = client_from_params(p, p["timeout"])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
+    client = module_client(module, p["timeout"])
     result = run_suite(client, p["model"], p["checks"], labels=[p["api"], p["engine"] or p["api"]],
                        max_tokens=p["max_tokens"], temperature=p["temperature"], timeout=p["timeout"],
                        concurrency=p["concurrency"], system=p["system_prompt"], pass_threshold=p["pass_threshold"],

@@ -35,6 +35,9 @@ def untouched(host) -> None:
     pytest.param({"edge_hw_override": {"memory": {"total_mb": 1823}, "gpus": []}},
                  ["the model does not fit this host: memory: has 1.8 GB, profile edge_optimized needs at least 4.0 GB"],
                  id="does-not-fit"),
+    pytest.param({"engine_onnx_bind_address": "0.0.0.0"},
+                 ["engine_onnx_bind_address=0.0.0.0 publishes the model API beyond the host without a key",
+                  "engine_onnx_expose_unauthenticated: true"], id="open-api"),
     pytest.param({"engine_onnx_model_source": "/nonexistent/checkpoint"},
                  ["engine_onnx_model_source=/nonexistent/checkpoint is a path without config.json"], id="missing-source"),
 ])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.edgeai.slm_fleet.plugins.filter.slm_local_url import slm_local_url
+from ansible_collections.edgeai.slm_fleet.plugins.filter.slm_local_url import slm_is_loopback, slm_local_url
 
 
 @pytest.mark.parametrize("bind, port, url", [
@@ -22,3 +22,12 @@ def test_urls(bind, port, url) -> None:
 
 def test_scheme() -> None:
     assert slm_local_url("127.0.0.1", 8443, "https") == "https://127.0.0.1:8443"
+
+
+@pytest.mark.parametrize("bind, loopback", [
+    ("127.0.0.1", True), ("127.10.0.1", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("LOCALHOST", True), ("0.0.0.0", False), ("::", False), ("", False), ("10.0.0.5", False),
+    ("1270.0.0.1", False), ("fd00::1", False), ("localhost.example", False),
+])
+def test_loopback_rule(bind, loopback) -> None:
+    assert slm_is_loopback(bind) is loopback
