@@ -100,7 +100,7 @@ def summary(site: str, state: Mapping[str, Any], records: Mapping[str, Optional[
             hosts: Sequence[str], settings: Mapping[str, Any]) -> Dict[str, Any]:
     """The rollout's summary: status, the failed batch, and per host its batch, outcome and release.
 
-    ``state`` is the run's state (``batch``, ``aborted``, ``failed_batch``, ``failed_hosts``, ``reason``,
+    ``state`` is the run's state (``batch``, ``batches_run``, ``aborted``, ``failed_batch``, ``failed_hosts``, ``reason``,
     ``finished``); ``hosts`` every host of the site, in inventory order.
     """
     out_hosts: Dict[str, Dict[str, Any]] = {}
@@ -127,7 +127,7 @@ def summary(site: str, state: Mapping[str, Any], records: Mapping[str, Optional[
         "schema": 1,
         "site": site,
         "status": status,
-        "batches_run": int(state.get("batch") or 0),
+        "batches_run": int(state.get("batches_run", state.get("batch")) or 0),
         "failed_batch": state.get("failed_batch"),
         "failed_hosts": list(state.get("failed_hosts") or []),
         "reason": state.get("reason") or "",
