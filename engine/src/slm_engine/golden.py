@@ -3,7 +3,7 @@
 `slm-engine build` writes ``golden.json`` into the model directory before the manifest, so the
 file is covered by the manifest's sha256 and travels with the model to every host. The verify
 role sends the same prompts to each host's engine with temperature 0 and the recorded budget and
-compares what comes back (plugins/module_utils/slm_golden.py, docs/verify_checks.md).
+compares what comes back (plugins/module_utils/slm_golden_compare.py, docs/verify_checks.md).
 
 The answers are produced by the server's own code path, not a reimplementation: the request is
 parsed by ``schema.ChatCompletionRequest``, rendered by ``chat_template.render_segments``,
