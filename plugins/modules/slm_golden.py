@@ -158,7 +158,7 @@ ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
     model=dict(type="str", required=True),
     gate=dict(type="str", choices=["enforce", "report"], default="enforce"),
-    min_exact_tokens=dict(type="int", default=8),
+    min_exact_tokens=dict(type="int", default=8, no_log=False),
     min_prefix_ratio=dict(type="float", default=0.5),
     timeout=dict(type="float", default=120.0),
 )

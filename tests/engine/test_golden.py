@@ -52,7 +52,7 @@ def check(server: RunningServer, golden_file: Path, tmp_path: Path, **extra: Any
 @pytest.fixture(scope="module")
 def other_seed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """The same architecture and build, weights drawn from seed 1."""
-    model, _ = model_cache.built_model("tiny", seed=1)
+    model = model_cache.built_model("tiny", seed=1)[0]
     running = start_server(model, tmp_path_factory.mktemp("seed1") / "server.log", SLM_MAX_CONCURRENCY="4")
     yield running
     stop_server(running)
