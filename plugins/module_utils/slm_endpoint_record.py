@@ -40,6 +40,8 @@ FIELDS = {
     "api_key_file": (False, "path on the host of the file holding the API key ('' when the API has no key)"),
     "metrics_url": (False, "Prometheus metrics URL as reachable from the host ('' when none)"),
     "image": (False, "the container image serving the release"),
+    "golden_file": (False, "absolute path on the host of the golden answers recorded with the served model "
+                           "('' when the engine has none)"),
 }
 
 
@@ -75,6 +77,9 @@ def record_problems(record):
     key_file = record.get("api_key_file") or ""
     if key_file and not key_file.startswith("/"):
         problems.append("api_key_file=%r must be an absolute path on the host" % key_file)
+    golden = record.get("golden_file") or ""
+    if golden and (not golden.startswith("/") or not golden.endswith(".json")):
+        problems.append("golden_file=%r must be an absolute path on the host to a .json file" % golden)
     if record.get("metrics_url") and not record["metrics_url"].startswith(("http://", "https://")):
         problems.append("metrics_url=%r must be an http(s) URL" % record["metrics_url"])
     return problems

@@ -36,6 +36,20 @@ def _short(text: Any, n: int = 600) -> Any:
     return text
 
 
+def golden_row(entry: Dict[str, Any]) -> Dict[str, Any]:
+    """The golden-answer result of a host, kept apart from the reasoning suite's (``status`` none when the
+    host's engine has no golden answers)."""
+    golden = entry.get("golden") or {}
+    if not golden:
+        return {"status": "none", "gate": None, "summary": None, "reproduced": None, "total": None}
+    answers = golden.get("answers") or []
+    return {"status": "passed" if golden.get("passed") else "failed", "gate": golden.get("gate"),
+            "summary": _short(golden.get("summary") or golden.get("msg")),
+            "reproduced": sum(1 for a in answers if a.get("passed")) if answers else None,
+            "total": len(answers) if answers else None,
+            "generator": golden.get("generator"), "prompt_set": golden.get("prompt_set")}
+
+
 def host_row(entry: Dict[str, Any]) -> Dict[str, Any]:
     """Flatten one host's inputs (plan info, slm_health result, slm_probe result) into a report row."""
     health = entry.get("health") or {}
@@ -82,6 +96,10 @@ def host_row(entry: Dict[str, Any]) -> Dict[str, Any]:
         "checks": checks,
         "note": _short(entry.get("note")) or None,
         "simulated": [str(k) for k in entry.get("simulated") or []],
+        "golden": golden_row(entry),
+        # The verify role's verdict over every enforced gate (None for results that predate it).
+        "gates_passed": entry.get("passed") if isinstance(entry.get("passed"), bool) else None,
+        "gates_reason": _short(entry.get("reason")) or None,
     }
 
 
@@ -93,7 +111,9 @@ def build_report(hosts: List[Dict[str, Any]], site: str, title: Optional[str] = 
         "summary": {"hosts": len(rows), "ok": sum(r["verdict"] == OK for r in rows),
                     "failed": sum(r["verdict"] == FAILED for r in rows),
                     "not_run": sum(r["verdict"] == NOT_RUN for r in rows),
-                    "failed_hosts": [r["host"] for r in rows if r["verdict"] == FAILED]},
+                    "failed_hosts": [r["host"] for r in rows if r["verdict"] == FAILED],
+                    "golden": {k: sum(r["golden"]["status"] == k for r in rows) for k in ("passed", "failed", "none")},
+                    "gates_failed_hosts": [r["host"] for r in rows if r["gates_passed"] is False]},
         "hosts": rows,
     }
 
@@ -112,6 +132,9 @@ def summary_lines(report: Dict[str, Any]) -> List[str]:
         parts = ["health %s" % r["health"]]
         if r["pass_rate"] is not None:
             parts.append("%s/%s checks passed (%d%%)" % (r["passed_count"], r["counted"], round(r["pass_rate"] * 100)))
+        if r["golden"]["status"] != "none":
+            parts.append("golden %s%s" % (r["golden"]["status"], "" if r["golden"]["total"] is None else " (%s/%s)" % (
+                r["golden"]["reproduced"], r["golden"]["total"])))
         if r["latency_p50_s"] is not None:
             parts.append("p50 %.2f s" % r["latency_p50_s"])
         if r["tokens_per_s"] is not None:
@@ -126,6 +149,8 @@ def summary_lines(report: Dict[str, Any]) -> List[str]:
             line += "; " + r["note"]
         if r.get("simulated"):
             line += " (simulated hardware: %s)" % ", ".join(r["simulated"])
+        if r.get("gates_passed") is not None:
+            line += "; gates: %s" % ("PASSED" if r["gates_passed"] else "FAILED - " + str(r["gates_reason"]))
         out.append(line)
     return out
 
@@ -208,13 +233,19 @@ def render_html(report: Dict[str, Any], generated_at: str) -> str:
            "<h2>Latency and throughput</h2>", chart_svg(rows),
            "<h2>Hosts</h2>",
            '<table id="hosts"><thead><tr><th>Host</th><th>Group</th><th>Profile</th><th>Engine</th><th>Result</th>'
-           "<th>Health</th><th>Pass rate</th><th>p50 latency</th><th>TTFT p50</th><th>Tokens/s</th>"
+           "<th>Health</th><th>Golden answers</th><th>Reasoning pass rate</th><th>Gates</th><th>p50 latency</th><th>TTFT p50</th><th>Tokens/s</th>"
            "<th>Failures</th></tr></thead><tbody>"]
     for r in rows:
         rate = "–"
         if r["pass_rate"] is not None:
             rate = "%d%% (%s/%s)" % (round(r["pass_rate"] * 100), r["passed_count"], r["counted"])
         fails = "".join("<li><b>%s</b>: %s</li>" % (e(f["name"]), e(f["reason"])) for f in r["failures"])
+        g = r["golden"]
+        if g["status"] == "failed":
+            fails += "<li><b>golden answers</b>: %s</li>" % e(g["summary"])
+        golden_cell = "none" if g["status"] == "none" else "%s%s" % (
+            g["status"], "" if g["total"] is None else " (%s/%s)" % (g["reproduced"], g["total"]))
+        gates = {True: "passed", False: "failed", None: "–"}[r["gates_passed"]]
         if r.get("release"):
             fails += "<li><b>release</b>: %s</li>" % e(r["release"])
         if r.get("note"):
@@ -223,12 +254,15 @@ def render_html(report: Dict[str, Any], generated_at: str) -> str:
             fails += "<li><b>simulated hardware</b>: %s</li>" % e(", ".join(r["simulated"]))
         out.append(
             '<tr class="row-%s" data-host="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="%s">%s</td>'
-            '<td class="%s" title="%s">%s</td><td class="num">%s</td><td class="num">%s</td><td class="num">%s</td>'
+            '<td class="%s" title="%s">%s</td><td class="%s" title="%s">%s</td><td class="num">%s</td>'
+            '<td class="%s" title="%s">%s</td><td class="num">%s</td><td class="num">%s</td>'
             '<td class="num">%s</td><td class="fails">%s</td></tr>' % (
                 e(r["verdict"]), e(r["host"]), e(r["host"]), e(r["group"] or "–"), e(r["profile"] or "–"),
                 e(engine_text(r) or "–"), e(r["verdict"]), e(r["verdict"].replace("_", " ")),
                 {"healthy": "ok", "not run": "not_run"}.get(r["health"], "failed"), e(r["health_reason"] or ""),
-                e(r["health"]), e(rate), e(_fmt(r["latency_p50_s"], " s")), e(_fmt(r["ttft_p50_s"], " s")),
+                e(r["health"]), {"passed": "ok", "failed": "failed"}.get(g["status"], "not_run"), e(g["summary"] or ""),
+                e(golden_cell), e(rate), {"passed": "ok", "failed": "failed"}.get(gates, "not_run"),
+                e(r["gates_reason"] or ""), e(gates), e(_fmt(r["latency_p50_s"], " s")), e(_fmt(r["ttft_p50_s"], " s")),
                 e(_fmt(r["tokens_per_s"], "", 1)), ('<ul class="fail">%s</ul>' % fails) if fails else "–"))
     out.append("</tbody></table><h2>Checks per host</h2>")
     for r in rows:

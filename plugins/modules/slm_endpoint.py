@@ -69,6 +69,14 @@ options:
     description: The container image serving the release.
     type: str
     default: ''
+  golden_file:
+    description:
+      - Absolute path on the host of the golden answers recorded with the served model (C(golden.json) in the
+        model directory, covered by its manifest); the verify role checks the engine reproduces them
+        (M(edgeai.slm_fleet.slm_golden)). Empty for engines without golden answers.
+    type: str
+    default: ''
+    version_added: 0.3.0
 attributes:
   check_mode:
     support: full
@@ -91,6 +99,7 @@ EXAMPLES = r"""
     api: openai
     model: phi-4-mini-instruct
     api_key_file: /var/lib/slm-fleet/onnx/secrets/api_key
+    golden_file: /var/lib/slm-fleet/onnx/models/phi-4-mini-instruct/72729ce5a4ac/golden.json
 
 - name: Read what this host serves
   edgeai.slm_fleet.slm_endpoint:
@@ -118,7 +127,8 @@ record:
   type: dict
   sample: {schema: 1, engine: onnx, release: 3f2a9c1b0d4e, url: "http://127.0.0.1:8000", api: openai,
            model: phi-4-mini-instruct, api_key_file: /var/lib/slm-fleet/onnx/secrets/api_key, label: slm-engine,
-           previous_release: "", metrics_url: "http://127.0.0.1:8000/metrics", image: "slm-fleet/slm-engine:0.1.0"}
+           previous_release: "", metrics_url: "http://127.0.0.1:8000/metrics", image: "slm-fleet/slm-engine:0.1.0",
+           golden_file: ""}
 ansible_facts:
   description: C(slm_endpoint), the record (empty dict when there is none).
   returned: always
@@ -184,7 +194,7 @@ def main():
         previous_release=dict(type="str", default=""), url=dict(type="str"),
         api=dict(type="str", choices=["openai", "ollama"]), model=dict(type="str"),
         api_key_file=dict(type="str", default=""), metrics_url=dict(type="str", default=""),
-        image=dict(type="str", default=""),
+        image=dict(type="str", default=""), golden_file=dict(type="str", default=""),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("state", "present", ["engine", "release", "url", "api", "model"])])

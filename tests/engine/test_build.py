@@ -14,7 +14,7 @@ from pathlib import Path
 import model_cache
 import onnx
 import pytest
-from slm_engine import build, manifest, sources
+from slm_engine import build, golden, manifest, sources
 from slm_engine.errors import BadInput
 
 pytestmark = pytest.mark.slow  # real tiny model (built once, cached), real processes
@@ -51,6 +51,7 @@ def test_manifest_describes_the_build(tiny_model: Path, tiny_checkpoint: Path) -
         "block_size": 32,
         "accuracy_level": 4,
         "variant": "default",
+        "golden": golden.build_marker(),
     }
     assert data["builder"]["onnxruntime_genai"] == "0.18.0"
     assert data["build_key"] == manifest.build_key(
@@ -59,6 +60,7 @@ def test_manifest_describes_the_build(tiny_model: Path, tiny_checkpoint: Path) -
     listed = {f["path"] for f in data["files"]}
     on_disk = {p.name for p in tiny_model.iterdir()} - {"manifest.json"}
     assert listed == on_disk and {"model.onnx", "genai_config.json", "tokenizer.json"} <= listed
+    assert "golden.json" in listed  # recorded before the manifest, so covered by its sha256
     assert data["total_size"] == sum(f["size"] for f in data["files"])
     assert all(f["sha256"] == manifest.sha256_file(tiny_model / f["path"]) for f in data["files"])
     assert all(oct(p.stat().st_mode)[-3:] == "644" for p in tiny_model.iterdir())

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, manifest, sources
+from . import __version__, golden, manifest, sources
 from .errors import BadInput, BuildFailed
 
 PRECISIONS = ("int4", "int8", "fp16", "fp32")
@@ -154,13 +154,22 @@ def builder_extra_options(req: BuildRequest, tied_embeddings: bool) -> list[str]
     return options
 
 
+def records_golden(req: BuildRequest) -> bool:
+    """Golden answers are recorded for CPU exports: the build host runs them as gateways do (a
+    CUDA export would need a GPU on the build host and GPU kernels are not bit-stable anyway)."""
+    return req.execution_provider == "cpu"
+
+
 def _options_record(req: BuildRequest) -> dict[str, Any]:
+    # `golden` is part of the build key: a new prompt set rebuilds the model directory (and so
+    # gives it a new version name on hosts, which then receive the new golden.json).
     return {
         "precision": req.precision,
         "execution_provider": req.execution_provider,
         "block_size": req.block_size,
         "accuracy_level": req.accuracy_level,
         "variant": req.variant,
+        "golden": golden.build_marker() if records_golden(req) else None,
     }
 
 
@@ -251,6 +260,16 @@ def _run_builder(checkpoint: Path, out: Path, cache: Path, req: BuildRequest) ->
         raise BuildFailed("the builder finished without writing genai_config.json")
 
 
+def _record_golden(staged: Path) -> None:
+    """golden.json of the staged export (before the manifest, which then covers it). One thread:
+    the answers are the same with more (docs/verify_checks.md has the measurements)."""
+    print("+ recording golden answers (greedy, the server's code path)", file=sys.stderr, flush=True)
+    try:
+        golden.write(staged, threads=1)
+    except Exception as exc:  # a model that cannot answer must not be shipped as built
+        raise BuildFailed(f"recording the golden answers failed: {exc}") from None
+
+
 def _normalize_modes(root: Path) -> None:
     """World-readable files and directories: the server runs as another user, read-only."""
     for path in root.rglob("*"):
@@ -336,6 +355,8 @@ def _build_into(
     try:
         staged = tmp / "model"
         _run_builder(checkpoint, staged, tmp / "cache", req)
+        if records_golden(req):
+            _record_golden(staged)
         _normalize_modes(staged)
         data = manifest.make_manifest(
             model_id=model_id,

@@ -33,7 +33,18 @@ PLAYBOOK = """\
 pytestmark = pytest.mark.slow
 
 
-def run_role(tmp_path: Path, gate: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def write_golden(path: Path) -> None:
+    """A golden file whose one answer is the correct engine's reply to the compound-interest prompt."""
+    [entry] = [e for e in CORRECT if e["match"] == "compound interest on $5000"]
+    words = entry["reply"].split(" ")
+    pieces = [words[0]] + [" " + w for w in words[1:]]
+    path.write_text(json.dumps({"schema": 1, "answers": [{
+        "name": "interest", "messages": [{"role": "user", "content": "What is the compound interest on $5000?"}],
+        "max_tokens": len(pieces), "token_ids": list(range(len(pieces))), "pieces": pieces, "text": "".join(pieces),
+        "finish_reason": "length"}]}))
+
+
+def run_role(tmp_path: Path, gate: str, golden: bool = False) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     require_docker()  # the seed suite's code checks run in the jail
     with ScriptedOpenAIServer(CORRECT, api_key=SECRET) as good, ScriptedOpenAIServer(WRONG, api_key=SECRET) as bad:
         key_file = tmp_path / "api_key"  # where the engine role keeps the key on the host
@@ -44,7 +55,8 @@ def run_role(tmp_path: Path, gate: str) -> tuple[subprocess.CompletedProcess[str
             record = tmp_path / f"{name}.fact"
             record.write_text(json.dumps({"schema": 1, "engine": "onnx", "label": "scripted engine", "release": "r1",
                                           "previous_release": "", "url": url, "api": "openai", "model": good.model,
-                                          "api_key_file": str(key_file), "metrics_url": "", "image": ""}))
+                                          "api_key_file": str(key_file), "metrics_url": "", "image": "",
+                                          "golden_file": str(tmp_path / "golden.json") if golden else ""}))
             return {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                     "slm_endpoint_path": str(record),
                     "preflight_plan": {"engine": "onnx"}, "preflight_profile": {"profile": "edge_optimized"},
@@ -57,6 +69,7 @@ def run_role(tmp_path: Path, gate: str) -> tuple[subprocess.CompletedProcess[str
         inventory = {"all": {"children": {"slm_fleet": {"children": {"iot_gateways": {"hosts": {
             "gw-good": host("gw-good", good.url), "gw-bad": host("gw-bad", bad.url), "edge-none": unplanned}}}}}}}
         (tmp_path / "hosts.yml").write_text(json.dumps(inventory))
+        write_golden(tmp_path / "golden.json")
         (tmp_path / "verify.yml").write_text(PLAYBOOK)
         cfg = tmp_path / "ansible.cfg"  # the repo's cfg prints profile_tasks lines: keep stdout JSON
         cfg.write_text("[defaults]\ncollections_path = %s\nstdout_callback = ansible.builtin.json\n"
@@ -82,9 +95,9 @@ def test_enforce_fails_the_wrong_host_after_writing_the_report(tmp_path: Path) -
     assert SECRET not in proc.stdout
     assert out["stats"]["gw-good"]["failures"] == 0, proc.stdout[-3000:]
     assert out["stats"]["gw-bad"]["failures"] == 1, proc.stdout[-3000:]
-    gate = task_results(out, "Fail the host when its engine is not healthy or answers wrongly")
-    assert gate["gw-bad"]["msg"].startswith(
-        "gw-bad: reasoning gate (verify_gate=enforce, verify_pass_threshold=0.8): 0/9 checks passed")
+    gate = task_results(out, "Fail the host when its engine is not healthy or did not pass an enforced gate")
+    assert gate["gw-bad"]["msg"].startswith("gw-bad (onnx, release r1): reasoning (enforced): 0/9 checks passed")
+    assert "[verify_gate=enforce, verify_pass_threshold=0.8, verify_golden_gate=enforce]" in gate["gw-bad"]["msg"]
     assert "train_journey_time" in gate["gw-bad"]["msg"]
 
     report_dir = tmp_path / "report"
@@ -114,3 +127,20 @@ def test_report_gate_records_the_wrong_host_without_failing_it(tmp_path: Path) -
     [summary] = [r["msg"] for r in task_results(out, "Print one line per host and where the report is").values()]
     assert summary[1].startswith("gw-bad [iot_gateways/edge_optimized/onnx (scripted engine)]: FAILED (gate: report, host not failed)")
     assert "(simulated hardware: memory.total_mb)" in summary[1]
+
+
+def test_golden_gate_fails_the_host_that_does_not_reproduce_while_reasoning_is_only_reported(tmp_path: Path) -> None:
+    proc, out = run_role(tmp_path, "report", golden=True)
+    assert out["stats"]["gw-good"]["failures"] == 0 and out["stats"]["gw-bad"]["failures"] == 1, proc.stdout[-3000:]
+    gate = task_results(out, "Fail the host when its engine is not healthy or did not pass an enforced gate")
+    msg = gate["gw-bad"]["msg"]
+    assert msg.startswith("gw-bad (onnx, release r1): golden answers (enforced): 0/1 golden answers reproduced; "
+                          "failing: interest: differs from token 0 of "), msg
+    assert "expected 'Use A = P(1 + r)^n with P = $5,000, r = ', got 'Interest per year = $5,000" in msg
+    report = json.loads((tmp_path / "report" / "site_report.json").read_text())
+    rows = {h["host"]: h for h in report["hosts"]}
+    assert rows["gw-good"]["golden"]["status"] == "passed" and rows["gw-good"]["gates_passed"] is True
+    assert rows["gw-bad"]["golden"]["status"] == "failed" and rows["gw-bad"]["gates_passed"] is False
+    assert rows["gw-bad"]["verdict"] == "failed" and rows["gw-bad"]["gate"] == "report", "reasoning shown apart"
+    good = json.loads((tmp_path / "report" / "hosts" / "gw-good.json").read_text())
+    assert good["passed"] is True and good["golden"]["gate"] == "enforce" and "golden answers (enforced)" in good["reason"]

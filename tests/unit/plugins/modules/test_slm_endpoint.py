@@ -89,3 +89,20 @@ def test_a_corrupt_or_foreign_record_fails_reading_with_the_path(run_module, tmp
     assert r["_rc"] == 1 and "api='grpc' is not one of openai, ollama" in r["msg"]
     # The engine role rewrites a broken record.
     assert write(run_module, path)["changed"] is True
+
+
+def test_golden_file_is_optional_and_stored(run_module, tmp_path: Path) -> None:
+    path = tmp_path / "r.fact"
+    without = write(run_module, path)
+    assert without["record"]["golden_file"] == "", "engines without golden answers leave it empty"
+    golden = "/var/lib/slm-fleet/onnx/models/tiny/72729ce5a4ac/golden.json"
+    withit = write(run_module, path, golden_file=golden)
+    assert withit["changed"] is True and json.loads(path.read_text())["golden_file"] == golden
+
+
+def test_a_relative_or_non_json_golden_file_is_refused_before_writing(run_module, tmp_path: Path) -> None:
+    path = tmp_path / "r.fact"
+    for bad in ("models/golden.json", "/var/lib/slm-fleet/onnx/models/tiny/golden.txt"):
+        r = write(run_module, path, golden_file=bad)
+        assert r["_rc"] == 1 and "golden_file=%r must be an absolute path" % bad in r["msg"]
+        assert not path.exists()

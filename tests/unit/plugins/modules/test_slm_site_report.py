@@ -34,7 +34,8 @@ def test_json_report_content(tmp_path, run_module, site_hosts, hostile) -> None:
     assert r["_rc"] == 0 and r["changed"]
     data = json.loads((tmp_path / "site_report.json").read_text())
     assert data["site"] == "lab" and data["schema"] == 1 and data["generated_at"] == r["generated_at"]
-    assert data["summary"] == {"hosts": 4, "ok": 2, "failed": 2, "not_run": 0, "failed_hosts": sorted([hostile, "gw-02"])}
+    assert data["summary"] == {"hosts": 4, "ok": 2, "failed": 2, "not_run": 0, "failed_hosts": sorted([hostile, "gw-02"]),
+                               "golden": {"passed": 0, "failed": 0, "none": 4}, "gates_failed_hosts": []}
     rows = {h["host"]: h for h in data["hosts"]}
     assert [h["host"] for h in data["hosts"]] == sorted(rows)
     gpu = rows["gpu-01"]
@@ -138,3 +139,27 @@ def test_report_gate_says_the_failing_host_was_not_failed():
     report_line, enforce_line = summary_lines(build_report(entries, site="lab"))
     assert report_line.startswith("gw-1 [-]: FAILED (gate: report, host not failed) - health healthy, 0/1 checks")
     assert enforce_line.startswith("gw-2 [-]: FAILED - health healthy")
+
+
+def test_golden_answers_are_shown_apart_from_the_reasoning_result() -> None:
+    base = {"health": {"status": "healthy"}, "engine": "onnx",
+            "probe": {"passed": False, "pass_rate": 0.0, "pass_threshold": 0.8, "passed_count": 0, "counted": 9,
+                      "gate": "report", "failures": [{"name": "train_journey_time", "reason": "no number"}]}}
+    good = dict(base, host="gw-good", passed=True, reason="healthy; golden answers (enforced): 3/3 reproduced",
+                golden={"passed": True, "summary": "3/3 golden answers reproduced", "gate": "enforce",
+                        "answers": [{"passed": True}] * 3})
+    bad = dict(base, host="gw-bad", passed=False, reason="golden answers (enforced): 2/3 reproduced; failing: x",
+               golden={"passed": False, "summary": "2/3 golden answers reproduced; failing: x: differs from token 0",
+                       "gate": "enforce", "answers": [{"passed": True}, {"passed": True}, {"passed": False}]})
+    report = build_report([good, bad, dict(base, host="vllm-1", engine="vllm")], "lab")
+    rows = {r["host"]: r for r in report["hosts"]}
+    assert rows["gw-good"]["golden"]["status"] == "passed" and rows["gw-good"]["verdict"] == "failed", (
+        "the reasoning verdict stays failed for the random-weight model")
+    assert rows["gw-bad"]["golden"]["reproduced"] == 2 and rows["gw-bad"]["gates_passed"] is False
+    assert rows["vllm-1"]["golden"]["status"] == "none" and rows["vllm-1"]["gates_passed"] is None
+    assert report["summary"]["golden"] == {"passed": 1, "failed": 1, "none": 1}
+    assert report["summary"]["gates_failed_hosts"] == ["gw-bad"]
+    page = render_html(report, "2026-12-01T00:00:00Z")
+    assert "<th>Golden answers</th><th>Reasoning pass rate</th><th>Gates</th>" in page
+    assert ">passed (3/3)</td>" in page and ">failed (2/3)</td>" in page
+    assert "differs from token 0" in page
