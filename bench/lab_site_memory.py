@@ -150,10 +150,10 @@ def main(argv: List[str]) -> int:
         print(json.dumps(hosts, indent=2))
         return 0
     print("%-16s %6s %10s %14s %12s %12s" % ("host", "procs", "PSS MiB", "cgroup MiB", "RSS MiB", "peak MiB"))
+    row = "%-16s %6d %10.1f %14.1f %12.1f %12.1f"
     for name, h in hosts.items():
-        print("%-16s %6d %10.1f %14.1f %12.1f %12.1f" % (name, h["processes"], h["pss_mib"], h["cgroup_usage_mib"],
-                                                       h["cgroup_rss_mib"], h["cgroup_peak_mib"]))
-    print("%-16s %6d %10.1f %14.1f %12.1f %12.1f" % (
+        print(row % (name, h["processes"], h["pss_mib"], h["cgroup_usage_mib"], h["cgroup_rss_mib"], h["cgroup_peak_mib"]))
+    print(row % (
         "total", sum(h["processes"] for h in hosts.values()), *(sum(h[k] for h in hosts.values()) for k in (
             "pss_mib", "cgroup_usage_mib", "cgroup_rss_mib", "cgroup_peak_mib"))))
     print("(cgroup usage includes page cache the kernel can drop; PSS is resident memory, shared pages split)")

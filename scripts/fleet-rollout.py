@@ -79,9 +79,9 @@ def resolve_sites(specs: Sequence[str]) -> List[Tuple[str, str]]:
         if not NAME_RE.match(name):
             raise UsageError("site argument %r: site name %r is not allowed (letters, digits, '.', '_', '-'; "
                              "use NAME=INVENTORY)" % (spec, name))
-        if name in [n for n, _ in sites]:
+        if name in [known for known, _inv in sites]:
             raise UsageError("site %r is given twice (%s): each site runs once; name them NAME=INVENTORY" % (
-                name, ", ".join([i for n, i in sites if n == name] + [inventory])))
+                name, ", ".join([inv for known, inv in sites if known == name] + [inventory])))
         sites.append((name, inventory))
     return sites
 
@@ -174,7 +174,7 @@ class FleetRollout:
                 return 130
             if not fi.goes_on(status):
                 self.write_index(stopped=True)
-                left = [n for n, _ in self.sites[number:]]
+                left = [later for later, _inv in self.sites[number:]]
                 print("[fleet] rollout stopped at site %s; not started: %s" % (name, ", ".join(left) or "none"))
                 return 1
             self.write_index(stopped=False)

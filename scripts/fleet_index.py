@@ -58,7 +58,10 @@ def host_rows(rollout: Optional[Dict[str, Any]], site_report: Optional[Dict[str,
         for entry in site_report["hosts"]:
             if isinstance(entry, dict) and entry.get("host"):
                 reason = "; ".join(str(f.get("reason")) for f in entry.get("failures") or [] if isinstance(f, dict))
-                rows.append({"host": str(entry["host"]), "batch": None, "outcome": entry.get("verdict"),
+                outcome = entry.get("verdict")
+                if outcome == "failed" and entry.get("gate") == "report":
+                    outcome = "failed (gate: report, not enforced)"
+                rows.append({"host": str(entry["host"]), "batch": None, "outcome": outcome,
                              "release": entry.get("release"), "previous_release": None, "reason": reason or None})
     return sorted(rows, key=lambda r: r["host"])
 
@@ -105,6 +108,12 @@ def relative_link(target: Optional[str], index_dir: str) -> Optional[str]:
 def _e(value: Any) -> str:
     """HTML-escaped text of a value; None is an empty cell."""
     return "" if value is None else html.escape(str(value), quote=True)
+
+
+def _short(value: Any, limit: int = 300) -> Any:
+    """Long text cut for the page (the full text stays in index.json)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit] + " ... (full text in index.json)"
 
 
 def _link(href: Optional[str], text: str) -> str:
@@ -165,7 +174,7 @@ def render_html(index: Dict[str, Any]) -> str:
             out.append("<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td><code>%s</code></td>"
                        "<td>%s</td></tr>" % (_e(row["host"]), _e(row.get("batch")), _e(row.get("outcome")),
                                              _e(row.get("release")), _e(row.get("previous_release")),
-                                             _e(row.get("reason"))))
+                                             _e(_short(row.get("reason")))))
         out.append("</tbody></table>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"

@@ -65,10 +65,12 @@ def test_host_rows_from_the_rollout_summary_sorted() -> None:
 def test_host_rows_fall_back_to_the_site_report() -> None:
     report = {"hosts": [{"host": "gw-b", "verdict": "failed", "release": "r2",
                          "failures": [{"name": "health", "reason": "connection refused"}]},
-                        {"host": "gw-a", "verdict": "ok", "release": "r1", "failures": []}, "junk"]}
+                        {"host": "gw-a", "verdict": "ok", "release": "r1", "failures": []},
+                        {"host": "gw-c", "verdict": "failed", "gate": "report", "release": "r1"}, "junk"]}
     rows = fi.host_rows(None, report)
     assert [(r["host"], r["outcome"], r["release"], r["reason"]) for r in rows] == [
-        ("gw-a", "ok", "r1", None), ("gw-b", "failed", "r2", "connection refused")]
+        ("gw-a", "ok", "r1", None), ("gw-b", "failed", "r2", "connection refused"),
+        ("gw-c", "failed (gate: report, not enforced)", "r1", None)]
     assert fi.host_rows(None, None) == []
 
 
@@ -109,4 +111,7 @@ def test_html_is_self_contained_escaped_and_links_every_report() -> None:
     assert '<span class="status aborted">aborted</span>' in page
     assert '<span class="status not-started">not started</span>' in page
     assert "Not started: an earlier site did not complete" in page
+    long_reason = fi.render_html(fi.build_index([fi.site_entry("s", "s", fi.COMPLETED, rollout={
+        "hosts": {"h": {"reason": "x" * 1000}}})], "t"))
+    assert "x" * 300 + " ... (full text in index.json)" in long_reason and "x" * 301 not in long_reason
     assert "12.3 s" in page and "rolled_back" in page and "onnx-17c0" in page

@@ -119,7 +119,7 @@ def test_a_summary_left_by_an_earlier_run_is_not_this_runs_result(fleet) -> None
     old.mkdir(parents=True)
     (old / "rollout.json").write_text(json.dumps(_rollout("alpha", "completed")))
     os.utime(old / "rollout.json", (1_000_000, 1_000_000))
-    proc, _, index = fleet({"alpha": {"exit": 2}}, "inventories/alpha")
+    proc, _calls, index = fleet({"alpha": {"exit": 2}}, "inventories/alpha")
     assert proc.returncode == 1
     assert index["sites"][0]["status"] == "failed" and index["sites"][0]["rollout_json"] is None
 
@@ -134,7 +134,7 @@ def test_a_summary_left_by_an_earlier_run_is_not_this_runs_result(fleet) -> None
 ])
 def test_bad_arguments_are_refused_before_any_site_runs(fleet, args, message) -> None:
     plan = {"alpha": {"exit": 0}, "beta": {"exit": 0}}
-    proc, calls, _ = fleet(plan, *args)
+    proc, calls, _index = fleet(plan, *args)
     if message is None:  # the same inventory under two names is allowed
         assert proc.returncode == 0, proc.stderr
         return
