@@ -84,7 +84,7 @@ def memory_cgroup(pid: int) -> Optional[Path]:
     except OSError:
         return None
     for line in lines:
-        _, controllers, path = line.split(":", 2)
+        _hierarchy, controllers, path = line.split(":", 2)
         if "memory" in controllers.split(","):
             return Path("/sys/fs/cgroup/memory" + path)
     for line in lines:

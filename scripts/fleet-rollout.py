@@ -52,13 +52,15 @@ def parse_args(argv: Sequence[str]) -> Tuple[argparse.Namespace, List[str]]:
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1:]
-    parser = argparse.ArgumentParser(prog="fleet-rollout.py", description=__doc__.split("\n\n", 1)[0],
+    parser = argparse.ArgumentParser(prog="fleet-rollout.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sites", nargs="*", metavar="SITE")
-    parser.add_argument("--playbook", default="site.yml")
-    parser.add_argument("--reports-dir", default="artifacts/sites")
-    parser.add_argument("--out", default="artifacts/fleet")
-    parser.add_argument("--release")
+    parser.add_argument("sites", nargs="*", metavar="SITE",
+                        help="a site inventory (its directory name names the site) or NAME=INVENTORY, in rollout order")
+    parser.add_argument("--playbook", default="site.yml", help="the playbook each site runs (default: %(default)s)")
+    parser.add_argument("--reports-dir", default="artifacts/sites",
+                        help="where each site's reports go, in a directory per site (default: %(default)s)")
+    parser.add_argument("--out", default="artifacts/fleet", help="where the fleet index goes (default: %(default)s)")
+    parser.add_argument("--release", help="the release's name shown in the index (default: from the sites' summaries)")
     return parser.parse_args(argv), extra
 
 
