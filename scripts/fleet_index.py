@@ -30,7 +30,7 @@ def site_status(exit_code: int, rollout: Optional[Dict[str, Any]]) -> str:
     declared = (rollout or {}).get("status")
     if declared == ABORTED:
         return ABORTED
-    if exit_code != 0:
+    if exit_code != 0 or declared not in (None, COMPLETED):  # e.g. "in progress": the run died mid-way
         return FAILED
     return COMPLETED
 
@@ -52,7 +52,8 @@ def host_rows(rollout: Optional[Dict[str, Any]], site_report: Optional[Dict[str,
         for name, entry in hosts.items():
             entry = entry if isinstance(entry, dict) else {}
             rows.append({"host": str(name), "batch": entry.get("batch"), "outcome": entry.get("outcome"),
-                         "release": entry.get("release"), "previous_release": entry.get("previous_release"),
+                         "release": entry.get("release"),
+                         "previous_release": entry.get("previous_release", entry.get("release_before")),
                          "reason": entry.get("reason")})
     elif isinstance((site_report or {}).get("hosts"), list):
         for entry in site_report["hosts"]:
@@ -74,8 +75,11 @@ def site_entry(name: str, inventory: str, status: str, *, exit_code: Optional[in
     if status not in STATUSES:
         raise ValueError("unknown site status %r (allowed: %s)" % (status, ", ".join(STATUSES)))
     rollout = rollout or {}
+    release = rollout.get("release")
+    if not release and isinstance(rollout.get("releases"), list):
+        release = ", ".join(str(r) for r in rollout["releases"]) or None
     return {"site": name, "inventory": inventory, "status": status, "exit_code": exit_code,
-            "release": rollout.get("release"), "failed_batch": rollout.get("failed_batch"),
+            "release": release, "failed_batch": rollout.get("failed_batch"), "reason": rollout.get("reason") or None,
             "report_html": report_html, "rollout_json": rollout_json, "log": log,
             "duration_s": round(duration_s, 1) if duration_s is not None else None,
             "hosts": host_rows(rollout or None, site_report)}
@@ -163,6 +167,8 @@ def render_html(index: Dict[str, Any]) -> str:
     out.append("</tbody></table>")
     for site in index["sites"]:
         out.append('<h2 id="site-%s">%s %s</h2>' % (_e(site["site"]), _e(site["site"]), _status_span(site["status"])))
+        if site.get("reason"):
+            out.append("<p>Why: %s</p>" % _e(_short(site["reason"], 600)))
         if not site["hosts"]:
             out.append('<p class="none">%s</p>' % (
                 "Not started: an earlier site did not complete; its hosts were not touched."

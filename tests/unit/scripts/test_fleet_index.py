@@ -46,6 +46,7 @@ class _Collect(HTMLParser):
     (0, {"status": "aborted"}, fi.ABORTED),  # the summary wins over a zero exit: never go on
     (2, None, fi.FAILED),                # refused in preflight: no summary
     (4, {"status": "completed"}, fi.FAILED),  # unreachable after the rollout: still not a success
+    (0, {"status": "in progress"}, fi.FAILED),  # a summary of a run that never finished
 ])
 def test_site_status(code, rollout, expected) -> None:
     assert fi.site_status(code, rollout) == expected
@@ -60,6 +61,23 @@ def test_host_rows_from_the_rollout_summary_sorted() -> None:
     assert [r["host"] for r in rows] == ["edge-gw-01", "edge-gw-02"]
     assert rows[0] == {"host": "edge-gw-01", "batch": 1, "outcome": "rolled_back", "release": "onnx-17c0",
                        "previous_release": "onnx-2a9f", "reason": "reasoning gate: 0/9 checks passed <below 0.8>"}
+
+
+def test_the_rollout_roles_summary_shape() -> None:
+    """The shape roles/rollout writes: release_before per host, the site's releases and reason."""
+    summary = {"schema": 1, "site": "edge", "status": "aborted", "batches_run": 1, "failed_batch": 1,
+               "failed_hosts": ["edge-gw-01"], "reason": "batch 1: 1 of 1 hosts failed (threshold 0%)",
+               "releases": ["0814fed35c35", "9a1b2c3d4e5f"],
+               "hosts": {"edge-gw-01": {"batch": 1, "outcome": "rolled back", "release": "0814fed35c35",
+                                        "release_before": "9a1b2c3d4e5f", "reason": "gate failed"},
+                         "edge-gw-02": {"batch": None, "outcome": "not in this run", "release": None,
+                                        "release_before": None, "reason": "outside --limit"}}}
+    entry = fi.site_entry("edge", "edge", fi.site_status(2, summary), exit_code=2, rollout=summary)
+    assert entry["status"] == fi.ABORTED and entry["failed_batch"] == 1
+    assert entry["release"] == "0814fed35c35, 9a1b2c3d4e5f"
+    assert entry["hosts"][0]["previous_release"] == "9a1b2c3d4e5f"
+    assert entry["hosts"][1]["outcome"] == "not in this run"
+    assert "<p>Why: batch 1: 1 of 1 hosts failed (threshold 0%)</p>" in fi.render_html(fi.build_index([entry], "t"))
 
 
 def test_host_rows_fall_back_to_the_site_report() -> None:
