@@ -117,8 +117,10 @@ def measure(prefix: str) -> Dict[str, Dict[str, object]]:
         groups = {g for g in (memory_cgroup(p) for p in pids) if g is not None}
         own = memory_cgroup(int(info["pid"]))  # type: ignore[arg-type]
         own_root = own.parent if own and own.name == "init.scope" else own
-        # Cgroups nested below the host's own are already counted in its hierarchical totals.
-        tops = sorted(g for g in groups if not (own_root and (g == own_root or own_root in g.parents)))
+        # Cgroups at or below the host's own are in its hierarchical totals; one above it (a process
+        # `docker exec` placed in the parent for a moment) would count every container on the machine.
+        tops = sorted(g for g in groups if not (own_root and (g == own_root or own_root in g.parents
+                                                               or g in own_root.parents)))
         if own_root:
             tops.insert(0, own_root)
         totals = {"usage": 0, "rss": 0, "peak": 0}
