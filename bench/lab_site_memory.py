@@ -119,8 +119,8 @@ def measure(prefix: str) -> Dict[str, Dict[str, object]]:
         own_root = own.parent if own and own.name == "init.scope" else own
         # Cgroups at or below the host's own are in its hierarchical totals; one above it (a process
         # `docker exec` placed in the parent for a moment) would count every container on the machine.
-        tops = sorted(g for g in groups if not (own_root and (g == own_root or own_root in g.parents
-                                                               or g in own_root.parents)))
+        inside = [g for g in groups if own_root and (g == own_root or own_root in g.parents or g in own_root.parents)]
+        tops = sorted(g for g in groups if g not in inside)
         if own_root:
             tops.insert(0, own_root)
         totals = {"usage": 0, "rss": 0, "peak": 0}
