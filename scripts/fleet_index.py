@@ -78,11 +78,14 @@ def site_entry(name: str, inventory: str, status: str, *, exit_code: Optional[in
     release = rollout.get("release")
     if not release and isinstance(rollout.get("releases"), list):
         release = ", ".join(str(r) for r in rollout["releases"]) or None
+    hosts = host_rows(rollout or None, site_report)
+    if not release:  # no summary: the releases the hosts serve, from the site report
+        release = ", ".join(sorted({str(h["release"]) for h in hosts if h.get("release")})) or None
     return {"site": name, "inventory": inventory, "status": status, "exit_code": exit_code,
             "release": release, "failed_batch": rollout.get("failed_batch"), "reason": rollout.get("reason") or None,
             "report_html": report_html, "rollout_json": rollout_json, "log": log,
             "duration_s": round(duration_s, 1) if duration_s is not None else None,
-            "hosts": host_rows(rollout or None, site_report)}
+            "hosts": hosts}
 
 
 def build_index(sites: List[Dict[str, Any]], generated_at: str, release: Optional[str] = None) -> Dict[str, Any]:
@@ -130,6 +133,8 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+th,td:first-child,code,.status{white-space:nowrap}
+td.reason{overflow-wrap:anywhere;min-width:30em}
 th{background:#f3f3f3}
 .status{font-weight:bold;padding:.1em .5em;border-radius:.3em}
 .completed{background:#d4f4d4}.aborted,.failed,.stopped{background:#f8d0d0}
@@ -178,7 +183,7 @@ def render_html(index: Dict[str, Any]) -> str:
                    "<th>previous release</th><th>reason</th></tr></thead><tbody>")
         for row in site["hosts"]:
             out.append("<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td><code>%s</code></td>"
-                       "<td>%s</td></tr>" % (_e(row["host"]), _e(row.get("batch")), _e(row.get("outcome")),
+                       "<td class=\"reason\">%s</td></tr>" % (_e(row["host"]), _e(row.get("batch")), _e(row.get("outcome")),
                                              _e(row.get("release")), _e(row.get("previous_release")),
                                              _e(_short(row.get("reason")))))
         out.append("</tbody></table>")

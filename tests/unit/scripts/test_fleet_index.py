@@ -85,6 +85,7 @@ def test_host_rows_fall_back_to_the_site_report() -> None:
                          "failures": [{"name": "health", "reason": "connection refused"}]},
                         {"host": "gw-a", "verdict": "ok", "release": "r1", "failures": []},
                         {"host": "gw-c", "verdict": "failed", "gate": "report", "release": "r1"}, "junk"]}
+    assert fi.site_entry("s", "s", fi.COMPLETED, site_report=report)["release"] == "r1, r2"
     rows = fi.host_rows(None, report)
     assert [(r["host"], r["outcome"], r["release"], r["reason"]) for r in rows] == [
         ("gw-a", "ok", "r1", None), ("gw-b", "failed", "r2", "connection refused"),
