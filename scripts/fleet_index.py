@@ -181,11 +181,11 @@ def render_html(index: Dict[str, Any]) -> str:
             continue
         out.append("<table><thead><tr><th>host</th><th>batch</th><th>outcome</th><th>release</th>"
                    "<th>previous release</th><th>reason</th></tr></thead><tbody>")
+        row_html = ("<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td><code>%s</code></td>"
+                    '<td class="reason">%s</td></tr>')
         for row in site["hosts"]:
-            out.append("<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td><code>%s</code></td>"
-                       "<td class=\"reason\">%s</td></tr>" % (_e(row["host"]), _e(row.get("batch")), _e(row.get("outcome")),
-                                             _e(row.get("release")), _e(row.get("previous_release")),
-                                             _e(_short(row.get("reason")))))
+            out.append(row_html % (_e(row["host"]), _e(row.get("batch")), _e(row.get("outcome")), _e(row.get("release")),
+                                   _e(row.get("previous_release")), _e(_short(row.get("reason")))))
         out.append("</tbody></table>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
