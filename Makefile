@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SITE ?= lab
 
-.PHONY: help venv collections docker images lab-model lab-up lab-down demo lint test clean
+.PHONY: help venv collections docker images lab-model lab-up lab-down fleet-rollout demo lint test clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,12 +33,17 @@ lab-model: $(LAB_MODEL)/config.json ## Generate the lab's tiny random-weight Phi
 $(LAB_MODEL)/config.json: tests/fixtures/tiny_phi3.py | venv
 	$(VENV)/bin/python tests/fixtures/tiny_phi3.py --size tiny --out $(LAB_MODEL)
 
-lab-up: collections images ## Create the lab site's hosts (systemd containers reached over SSH).
+SITE ?= lab
+lab-up: collections images ## Create a lab site's hosts: SITE=lab (default) or SITE=edge (systemd containers reached over SSH).
 	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
-	ansible-playbook lab/lab.yml -i inventories/lab -e lab_state=present
+	ansible-playbook lab/lab.yml -i inventories/$(SITE) -e lab_state=present
 
-lab-down: collections ## Remove the lab site's hosts and their volumes.
-	ansible-playbook lab/lab.yml -i inventories/lab -e lab_state=absent
+lab-down: collections ## Remove a lab site's hosts and their volumes (SITE=lab or SITE=edge).
+	ansible-playbook lab/lab.yml -i inventories/$(SITE) -e lab_state=absent
+
+SITES ?= inventories/edge
+fleet-rollout: collections ## Roll the release out over SITES in order, stop at the first that aborts; index in artifacts/fleet/.
+	$(VENV)/bin/python scripts/fleet-rollout.py $(SITES)
 
 demo: docker lab-up lab-model ## Run site.yml against the lab site (the main job, on one machine).
 	ansible-playbook site.yml -i inventories/lab
@@ -53,6 +58,8 @@ test: docker collections images lab-model ## Lint, unit and integration tests, e
 	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
 	@scripts/test.sh
 
-clean: lab-down ## Remove the lab, the venv, installed collections and caches.
+clean: ## Remove both lab sites, the venv, installed collections and caches.
+	-$(MAKE) lab-down SITE=lab
+	-$(MAKE) lab-down SITE=edge
 	rm -rf $(VENV) .cache artifacts
 	find collections -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
