@@ -11,14 +11,15 @@ from typing import Any, Optional
 
 DOCUMENTATION = r"""
 name: slm_proxy_plan
-short_description: Front proxy listen address and the idle blue/green release port of an engine
+short_description: Front proxy published address and the idle blue/green release port of an engine
 version_added: 0.3.0
 description:
   - With a front proxy (release switch C(beside)), the proxy publishes the engine's port on the engine's bind
     address, and releases listen on two loopback-only ports that alternate (blue = the candidate port,
     green = the candidate port + 1). A new release starts on the port the serving release does not use.
-  - Reads the release's C(.env) (C(SLM_BIND_ADDRESS), C(SLM_PUBLISHED_PORT): what the engine role publishes)
-    and C(candidate.env) (the candidate port, and any other per-engine setting such as a network alias).
+  - Reads the release's C(.env) (C(SLM_BIND_ADDRESS), C(SLM_PUBLISHED_PORT): what the engine role publishes, and
+    any other per-engine setting such as Ollama's network alias, which the release behind the proxy keeps) and
+    C(candidate.env) (the candidate port).
   - Never raises; a problem is returned in C(error) so the calling task can refuse it with the host's name.
 positional: _input, candidate_env, serving_port, project
 options:
@@ -45,7 +46,8 @@ author:
 EXAMPLES = r"""
 plan: "{{ dotenv | edgeai.slm_fleet.slm_proxy_plan(candidate_env, 9000, 'slm-onnx') }}"
 # .env SLM_BIND_ADDRESS=127.0.0.1 SLM_PUBLISHED_PORT=8000, candidate.env port 9000, serving on 9000 ->
-# {listen: 127.0.0.1:8000, port: 9001, slots: [9000, 9001], project: slm-onnx-9001, env: "...9001...", error: ""}
+# {bind_address: 127.0.0.1, published_port: 8000, port: 9001, slots: [9000, 9001], project: slm-onnx-9001,
+#  env: "SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT=9001\n", error: ""}
 """
 
 RETURN = r"""
@@ -53,12 +55,12 @@ _value:
   description: The plan.
   type: dict
   contains:
-    listen: {description: "nginx C(listen) value: address and port the proxy publishes.", type: str}
+    bind_address: {description: "Address the proxy publishes the engine's port on (no brackets; V(0.0.0.0) for an empty one).", type: str}
     published_port: {description: The engine's published port (the proxy's)., type: int}
     slots: {description: "The two loopback release ports (blue, green).", type: list, elements: int}
     port: {description: Port the next release starts on (the one not serving)., type: int}
     project: {description: Compose project of the next release., type: str}
-    env: {description: "Env file of the next release: candidate.env with its bind address and port.", type: str}
+    env: {description: "Env file of the next release: .env with loopback and the release port.", type: str}
     error: {description: Why the plan is impossible (empty when it is fine)., type: str}
 """
 
@@ -80,16 +82,12 @@ def render_env(values: dict[str, str]) -> str:
     return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
-def listen_value(address: str, port: int) -> str:
-    """nginx ``listen`` for ``address`` (IPv6 in brackets, empty = every IPv4 address) and ``port``."""
+def host_ip(address: str) -> str:
+    """Docker's ``host_ip`` for a bind address: no brackets around IPv6, empty = every IPv4 address."""
     address = address.strip()
     if address.startswith("[") and address.endswith("]"):
         address = address[1:-1]
-    if not address:
-        address = "0.0.0.0"
-    if ":" in address:
-        return f"[{address}]:{port}"
-    return f"{address}:{port}"
+    return address or "0.0.0.0"
 
 
 def _port(values: dict[str, str], name: str, what: str) -> tuple[Optional[int], str]:
@@ -104,8 +102,8 @@ def _port(values: dict[str, str], name: str, what: str) -> tuple[Optional[int], 
 
 
 def slm_proxy_plan(dotenv: Any, candidate_env: Any, serving_port: Any, project: Any) -> dict[str, Any]:
-    """The proxy's listen address and the next release's port, project and env file (see DOCUMENTATION)."""
-    plan: dict[str, Any] = {"listen": "", "published_port": 0, "slots": [], "port": 0, "project": "",
+    """The proxy's published address and the next release's port, project and env file (see DOCUMENTATION)."""
+    plan: dict[str, Any] = {"bind_address": "", "published_port": 0, "slots": [], "port": 0, "project": "",
                             "env": "", "error": ""}
     served = parse_env(dotenv)
     candidate = parse_env(candidate_env)
@@ -131,8 +129,8 @@ def slm_proxy_plan(dotenv: Any, candidate_env: Any, serving_port: Any, project: 
     except (TypeError, ValueError):
         serving = 0
     port = green if serving == blue else blue
-    env = dict(candidate, SLM_BIND_ADDRESS="127.0.0.1", SLM_PUBLISHED_PORT=str(port))
-    plan.update(listen=listen_value(served.get("SLM_BIND_ADDRESS", "127.0.0.1"), published),
+    env = dict(served, SLM_BIND_ADDRESS="127.0.0.1", SLM_PUBLISHED_PORT=str(port))
+    plan.update(bind_address=host_ip(served.get("SLM_BIND_ADDRESS", "127.0.0.1")),
                 published_port=published, slots=[blue, green], port=port, project=f"{project}-{port}",
                 env=render_env(env))
     return plan

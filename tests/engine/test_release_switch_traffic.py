@@ -91,8 +91,9 @@ class Site:
         proc = subprocess.run(["ansible-playbook", str(PLAYBOOK), "-e", json.dumps(extra)], cwd=REPO, env=env,
                               capture_output=True, text=True, check=False, timeout=600)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-        print("\n".join(line for line in proc.stdout.splitlines() if "interruption" in line or "did not answer" in line))
-        return json.loads(result.read_text())
+        report = json.loads(result.read_text())
+        report["changed"] = int(proc.stdout.rsplit("changed=", 1)[1].split()[0])
+        return report
 
     def containers(self) -> list[str]:
         out = docker("ps", "-a", "--format", "{{.Names}}", "--filter", f"name={self.project}").stdout
@@ -191,6 +192,9 @@ def test_no_request_fails_through_a_switch_behind_the_front_proxy(site: Site) ->
     assert httpx.get(url + "/health", timeout=5).status_code == 200
     # The key is checked by the engine behind the proxy, and is in neither the proxy's config nor its container.
     assert httpx.get(url + "/v1/models", timeout=5).status_code == 401
+    # The proxy publishes the engine's port like the engine did, so the engine roles' port check sees it as theirs.
+    owner = docker("ps", "--filter", f"publish={site.port}", "--format", '{{.Label "com.docker.compose.project"}}')
+    assert owner.stdout.split() == [f"{site.project}-proxy"]
     conf = (site.root / "proxy/conf/front.conf").read_text() + (site.root / "proxy/conf/switch.conf").read_text()
     assert API_KEY not in conf and API_KEY not in docker("inspect", f"{site.project}-proxy", f"{site.project}-proxy-switch").stdout
 
@@ -213,6 +217,9 @@ def test_no_request_fails_through_a_switch_behind_the_front_proxy(site: Site) ->
     assert serving["release"] == "aaaaaaaaaaaa" and serving["port"] == site.candidate_port
     # Only the proxy and the serving release run: the old release stopped after draining.
     assert site.containers() == sorted([f"{site.project}-proxy", f"{site.project}-proxy-switch", f"{serving['project']}-engine-1"])
+    # Idempotent: the serving release again changes nothing.
+    again = site.switch("aaaaaaaaaaaa", beside=True)
+    assert again["changed"] == 0 and again["downtime_s"] is None
 
 
 def test_replacing_a_release_measures_and_prints_the_gap(site: Site) -> None:

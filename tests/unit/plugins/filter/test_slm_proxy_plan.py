@@ -1,10 +1,10 @@
-"""slm_proxy_plan: the front proxy's listen address and the blue/green port of the next release."""
+"""slm_proxy_plan: the front proxy's published address and the blue/green port of the next release."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.edgeai.slm_fleet.plugins.filter.slm_proxy_plan import listen_value, parse_env, slm_proxy_plan
+from ansible_collections.edgeai.slm_fleet.plugins.filter.slm_proxy_plan import host_ip, parse_env, slm_proxy_plan
 
 DOTENV = "SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT=8000\n"
 CANDIDATE = "SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT=9000\n"
@@ -31,25 +31,24 @@ def test_alternating_twice_comes_back_to_the_first_port() -> None:
 def test_release_ports_stay_on_loopback_whatever_the_engine_publishes_on() -> None:
     plan = slm_proxy_plan("SLM_BIND_ADDRESS=0.0.0.0\nSLM_PUBLISHED_PORT=8000\n",
                           "SLM_BIND_ADDRESS=10.0.0.5\nSLM_PUBLISHED_PORT=9000\n", 0, "p")
-    assert plan["listen"] == "0.0.0.0:8000"
+    assert plan["bind_address"] == "0.0.0.0" and plan["published_port"] == 8000
     assert parse_env(plan["env"])["SLM_BIND_ADDRESS"] == "127.0.0.1"
 
 
-def test_other_candidate_settings_are_kept() -> None:
-    # Ollama's candidate.env carries a network alias: the release behind the proxy keeps it.
+def test_the_serving_settings_are_kept() -> None:
+    # Ollama's .env carries the network alias Open WebUI reaches it by: the release behind the proxy keeps it.
     plan = slm_proxy_plan("SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT=11434\nSLM_NETWORK_ALIAS=ollama\n",
                           "SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT=12434\nSLM_NETWORK_ALIAS=ollama-candidate\n",
                           12434, "slm-ollama")
-    assert plan["listen"] == "127.0.0.1:11434"
+    assert plan["bind_address"] == "127.0.0.1" and plan["published_port"] == 11434
     assert parse_env(plan["env"]) == {"SLM_BIND_ADDRESS": "127.0.0.1", "SLM_PUBLISHED_PORT": "12435",
-                                      "SLM_NETWORK_ALIAS": "ollama-candidate"}
+                                      "SLM_NETWORK_ALIAS": "ollama"}
 
 
-@pytest.mark.parametrize("address, listen", [("127.0.0.1", "127.0.0.1:8000"), ("::1", "[::1]:8000"),
-                                             ("[::1]", "[::1]:8000"), ("::", "[::]:8000"), ("", "0.0.0.0:8000"),
-                                             ("10.0.0.5", "10.0.0.5:8000"), ("fd00::5", "[fd00::5]:8000")])
-def test_listen_values(address, listen) -> None:
-    assert listen_value(address, 8000) == listen
+@pytest.mark.parametrize("address, ip", [("127.0.0.1", "127.0.0.1"), ("::1", "::1"), ("[::1]", "::1"), ("::", "::"),
+                                         ("", "0.0.0.0"), (" 10.0.0.5 ", "10.0.0.5"), ("[fd00::5]", "fd00::5")])
+def test_host_ips(address, ip) -> None:
+    assert host_ip(address) == ip
 
 
 @pytest.mark.parametrize("dotenv, candidate, fragment", [
