@@ -28,6 +28,7 @@ from slm_engine import __version__
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_IMAGE = f"slm-fleet/slm-engine:{__version__}"
 PROXY_IMAGE = "slm-fleet/slm-proxy:0.1.0"
+OLLAMA_IMAGE = "slm-fleet/ollama-api-emulator:0.1.0"  # the Ollama API emulator (tests only), not Ollama
 PLAYBOOK = REPO / "tests/engine/playbooks/slm_release_switch.yml"
 
 pytestmark = pytest.mark.slow
@@ -58,6 +59,23 @@ secrets:
 """
 
 
+# Ollama's API served by the emulator image: a release differs by a setting only, like a new Ollama tag would.
+OLLAMA_COMPOSE = """services:
+  engine:
+    image: {image}
+    read_only: true
+    cap_drop: [ALL]
+    environment: {{OLLAMA_KEEP_ALIVE: "{keep_alive}", OLLAMA_EMULATOR_MODELS: "phi4-mini:3.8b"}}
+    ports:
+      - "${{SLM_BIND_ADDRESS}}:${{SLM_PUBLISHED_PORT}}:11434"
+    healthcheck:
+      test: ["CMD", "ollama", "list"]
+      interval: 1s
+      timeout: 3s
+      retries: 3
+"""
+
+
 def docker(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=False, timeout=300)
 
@@ -82,11 +100,18 @@ class Site:
         (rel / ".env").write_text(f"SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT={self.port}\n")
         (rel / "candidate.env").write_text(f"SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT={self.candidate_port}\n")
 
-    def switch(self, release: str, beside: bool, entry: str = "switch") -> dict[str, object]:
+    def write_ollama_release(self, name: str, keep_alive: str) -> None:
+        rel = self.root / "releases" / name
+        rel.mkdir(parents=True)
+        (rel / "compose.yaml").write_text(OLLAMA_COMPOSE.format(image=OLLAMA_IMAGE, keep_alive=keep_alive))
+        (rel / ".env").write_text(f"SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT={self.port}\n")
+        (rel / "candidate.env").write_text(f"SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT={self.candidate_port}\n")
+
+    def switch(self, release: str, beside: bool, entry: str = "switch", **more: object) -> dict[str, object]:
         result = self.root / f"result-{uuid.uuid4().hex[:6]}.json"
         extra = {"switch_entry": entry, "root": str(self.root), "release": release, "project": self.project,
                  "engine_port": self.port, "candidate_port": self.candidate_port, "key_file": str(self.key_file),
-                 "beside": beside, "result_file": str(result)}
+                 "beside": beside, "result_file": str(result), **more}
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false")
         proc = subprocess.run(["ansible-playbook", str(PLAYBOOK), "-e", json.dumps(extra)], cwd=REPO, env=env,
                               capture_output=True, text=True, check=False, timeout=600)
@@ -146,30 +171,47 @@ class Traffic:
                 self.failures.append(error)
                 self.failed_at.append(time.monotonic())
 
+    ollama: bool = False
+
+    def _request(self, client: httpx.Client, stream: bool) -> None:
+        messages = [{"role": "user", "content": "Count to ten."}]
+        if self.ollama:  # Ollama's own API: NDJSON stream from /api/chat, one JSON answer from /api/generate
+            if stream:
+                with client.stream("POST", "/api/chat", json={"model": "phi4-mini:3.8b", "messages": messages}) as resp:
+                    resp.raise_for_status()
+                    done = any(json.loads(line).get("done") for line in resp.iter_lines() if line.strip())
+                self._record(None if done else "stream ended before done", True)
+            else:
+                resp = client.post("/api/generate", json={"model": "phi4-mini:3.8b", "prompt": "Hi", "stream": False})
+                resp.raise_for_status()
+                resp.json()["response"]
+                self._record(None, False)
+            return
+        body = {"model": MODEL_ID, "messages": messages, "max_tokens": 48, "stream": stream}
+        if stream:  # server-sent events
+            done = False
+            with client.stream("POST", "/v1/chat/completions", json=body) as resp:
+                resp.raise_for_status()
+                for line in resp.iter_lines():
+                    done = done or line.strip() == "data: [DONE]"
+            self._record(None if done else "stream ended before [DONE]", True)
+        else:
+            resp = client.post("/v1/chat/completions", json=body)
+            resp.raise_for_status()
+            resp.json()["choices"][0]["message"]
+            self._record(None, False)
+
     def _run(self, stream: bool) -> None:
         headers = {"Authorization": f"Bearer {API_KEY}"}
-        body = {"model": MODEL_ID, "messages": [{"role": "user", "content": "Count to ten."}],
-                "max_tokens": 48, "stream": stream}
         with httpx.Client(base_url=self.url, headers=headers, timeout=60) as client:  # keep-alive connections
             while not self.stop.is_set():
                 try:
-                    if stream:
-                        done = False
-                        with client.stream("POST", "/v1/chat/completions", json=body) as resp:
-                            resp.raise_for_status()
-                            for line in resp.iter_lines():
-                                done = done or line.strip() == "data: [DONE]"
-                        self._record(None if done else "stream ended before [DONE]", True)
-                    else:
-                        resp = client.post("/v1/chat/completions", json=body)
-                        resp.raise_for_status()
-                        resp.json()["choices"][0]["message"]
-                        self._record(None, False)
+                    self._request(client, stream)
                 except (httpx.HTTPError, KeyError, ValueError) as exc:
                     self._record(f"{type(exc).__name__}: {exc}", stream)
                     time.sleep(0.05)
 
-    def __enter__(self) -> Traffic:
+    def __enter__(self) -> Traffic:  # noqa: PYI034 (a context manager for this class only)
         self.threads = [threading.Thread(target=self._run, args=(stream,), daemon=True)
                         for stream in (False, True, False, True)]
         for thread in self.threads:
@@ -236,3 +278,30 @@ def test_replacing_a_release_measures_and_prints_the_gap(site: Site) -> None:
     # The role's measure spans at least the gap the client saw.
     assert result["downtime_s"] + 0.5 >= traffic.gap_s()
     assert traffic.ok > 0
+
+
+def test_ollama_api_streams_through_a_switch_behind_the_front_proxy(tmp_path: Path) -> None:
+    """Ollama's API (the emulator image): /api/chat NDJSON streams and /api/generate through a switch, none fails."""
+    for image in (OLLAMA_IMAGE, PROXY_IMAGE):
+        if docker("image", "inspect", image).returncode != 0:
+            pytest.skip(f"image {image} not built (make images)")
+    candidate = free_port()
+    s = Site(tmp_path / "ollama", f"no-drop-switch-{uuid.uuid4().hex[:8]}", free_port(), candidate, tmp_path / "none")
+    s.write_ollama_release("111111111111", "5m")
+    s.write_ollama_release("222222222222", "10m")
+    ollama = {"api": "ollama", "model": "", "key_file": ""}
+    try:
+        s.switch("111111111111", beside=True, **ollama)
+        with Traffic(f"http://127.0.0.1:{s.port}", ollama=True) as traffic:
+            time.sleep(1)
+            before = traffic.ok
+            result = s.switch("222222222222", beside=True, **ollama)
+            time.sleep(1)
+        print(f"\nollama beside: {traffic.ok} requests answered ({traffic.streams} streamed), {len(traffic.failures)} failed")
+        assert traffic.failures == []
+        assert before > 0 and traffic.ok > before and traffic.streams > 0
+        assert result["serving_before"] == "111111111111" and result["downtime_s"] == 0.0
+    finally:
+        names = s.containers()
+        if names:
+            docker("rm", "-f", "-v", *names)

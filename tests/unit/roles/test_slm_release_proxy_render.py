@@ -84,7 +84,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
 
 
 def directives(conf: str, name: str) -> list[str]:
-    return re.findall(rf"^\s*{name}\s+([^;]*);", conf, flags=re.M)
+    return re.findall(rf"^\s*{name}\s+([^;]*);", conf, flags=re.MULTILINE)
 
 
 @pytest.mark.parametrize("engine, published", [("onnx", ("127.0.0.1", "8000")), ("vllm", ("10.0.0.5", "8000")),

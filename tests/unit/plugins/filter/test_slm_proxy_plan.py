@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from ansible_collections.edgeai.slm_fleet.plugins.filter.slm_proxy_plan import host_ip, parse_env, slm_proxy_plan
+from ansible_collections.edgeai.slm_fleet.plugins.filter.slm_proxy_plan import (
+    host_ip,
+    parse_env,
+    slm_proxy_plan,
+)
 
 DOTENV = "SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT=8000\n"
 CANDIDATE = "SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT=9000\n"
