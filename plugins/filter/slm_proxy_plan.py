@@ -12,12 +12,12 @@ from typing import Any, Optional
 DOCUMENTATION = r"""
 name: slm_proxy_plan
 short_description: Front proxy published address and the idle blue/green release port of an engine
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - With a front proxy (release switch C(beside)), the proxy publishes the engine's port on the engine's bind
     address, and releases listen on two loopback-only ports that alternate (blue = the candidate port,
     green = the candidate port + 1). A new release starts on the port the serving release does not use.
-  - Reads the release's C(.env) (C(SLM_BIND_ADDRESS), C(SLM_PUBLISHED_PORT): what the engine role publishes, and
+  - Reads the release's C(.env) (C(SLM_BIND_ADDRESS) and C(SLM_PUBLISHED_PORT), what the engine role publishes, and
     any other per-engine setting such as Ollama's network alias, which the release behind the proxy keeps) and
     C(candidate.env) (the candidate port).
   - Never raises; a problem is returned in C(error) so the calling task can refuse it with the host's name.
@@ -72,7 +72,7 @@ def parse_env(text: Any) -> dict[str, str]:
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
-        key, _, value = line.partition("=")
+        key, value = line.split("=", 1)
         values[key.strip()] = value.strip()
     return values
 
@@ -115,7 +115,8 @@ def slm_proxy_plan(dotenv: Any, candidate_env: Any, serving_port: Any, project: 
     if error:
         plan["error"] = error
         return plan
-    assert published is not None and blue is not None
+    if published is None or blue is None:  # unreachable: _port returned an error above
+        raise AssertionError("port parsing returned neither a port nor an error")
     green = blue + 1
     if green > 65535:
         plan["error"] = f"candidate.env gives port {blue}; the second release port {green} is beyond 65535"
