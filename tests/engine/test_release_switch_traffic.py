@@ -107,7 +107,8 @@ class Site:
         (rel / ".env").write_text(f"SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT={self.port}\n")
         (rel / "candidate.env").write_text(f"SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT={self.candidate_port}\n")
 
-    def switch(self, release: str, beside: bool, entry: str = "switch", **more: object) -> dict[str, object]:
+    def switch(self, release: str, beside: bool, entry: str = "switch", refused: str = "",
+               **more: object) -> dict[str, object]:
         result = self.root / f"result-{uuid.uuid4().hex[:6]}.json"
         extra = {"switch_entry": entry, "root": str(self.root), "release": release, "project": self.project,
                  "engine_port": self.port, "candidate_port": self.candidate_port, "key_file": str(self.key_file),
@@ -115,6 +116,9 @@ class Site:
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false")
         proc = subprocess.run(["ansible-playbook", str(PLAYBOOK), "-e", json.dumps(extra)], cwd=REPO, env=env,
                               capture_output=True, text=True, check=False, timeout=600)
+        if refused:
+            assert proc.returncode != 0 and refused in proc.stdout, proc.stdout[-4000:]
+            return {}
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         report = json.loads(result.read_text())
         report["changed"] = int(proc.stdout.rsplit("changed=", 1)[1].split()[0])
@@ -267,6 +271,9 @@ def test_no_request_fails_through_a_switch_behind_the_front_proxy(site: Site) ->
 
 def test_replacing_a_release_measures_and_prints_the_gap(site: Site) -> None:
     site.switch("aaaaaaaaaaaa", beside=False)
+    # Nothing to switch back to yet: refused with the reason, the serving release untouched.
+    site.switch("aaaaaaaaaaaa", beside=False, entry="switch_back", refused="no previous release on this host")
+    assert os.readlink(site.root / "current") == "releases/aaaaaaaaaaaa"
     url = f"http://127.0.0.1:{site.port}"
     with Traffic(url) as traffic:
         time.sleep(2)
