@@ -90,12 +90,12 @@ class Site:
     candidate_port: int
     key_file: Path
 
-    def write_release(self, name: str, model: Path, max_tokens: int) -> None:
+    def write_release(self, name: str, model: Path, max_tokens: int, model_id: str = MODEL_ID) -> None:
         rel = self.root / "releases" / name
         rel.mkdir(parents=True)
         (rel / "compose.yaml").write_text(COMPOSE.format(image=ENGINE_IMAGE, model=model, key=self.key_file))
         (rel / "engine.env").write_text(
-            f"SLM_MODEL_DIR=/model\nSLM_MODEL_ID={MODEL_ID}\nSLM_THREADS=1\nSLM_API_KEY_FILE=/run/secrets/api_key\n"
+            f"SLM_MODEL_DIR=/model\nSLM_MODEL_ID={model_id}\nSLM_THREADS=1\nSLM_API_KEY_FILE=/run/secrets/api_key\n"
             f"SLM_DEFAULT_MAX_TOKENS={max_tokens}\n")
         (rel / ".env").write_text(f"SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT={self.port}\n")
         (rel / "candidate.env").write_text(f"SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT={self.candidate_port}\n")
@@ -146,6 +146,7 @@ def site(tiny_model: Path, tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path / "engine", f"no-drop-switch-{uuid.uuid4().hex[:8]}", free_port(), candidate, key)
     s.write_release("aaaaaaaaaaaa", tiny_model, 24)
     s.write_release("bbbbbbbbbbbb", tiny_model, 32)
+    s.write_release("cccccccccccc", tiny_model, 32, model_id="not-the-model")
     yield s
     names = s.containers()
     if names:
@@ -250,8 +251,10 @@ def test_no_request_fails_through_a_switch_behind_the_front_proxy(site: Site) ->
         to_b = site.switch("bbbbbbbbbbbb", beside=True)
         # switch_back takes its release from the `previous` link, not from the release it is given (the serving one).
         back = site.switch("bbbbbbbbbbbb", beside=True, entry="switch_back")
+        # A release that serves the wrong model is refused on its loopback port; clients never see it.
+        site.switch("cccccccccccc", beside=True, refused="was not healthy beside the serving release aaaaaaaaaaaa")
         time.sleep(2)
-    print(f"\nbeside: {traffic.ok} requests answered ({traffic.streams} streamed) through two switches, "
+    print(f"\nbeside: {traffic.ok} requests answered ({traffic.streams} streamed) through two switches and a refused one, "
           f"{len(traffic.failures)} failed")
     assert traffic.failures == []
     assert before > 0 and traffic.ok > before
