@@ -128,6 +128,14 @@ class Site:
         out = docker("ps", "-a", "--format", "{{.Names}}", "--filter", f"name={self.project}").stdout
         return sorted(out.split())
 
+    def remove(self) -> None:
+        """Remove every container and network of this test (all named after its project)."""
+        names = self.containers()
+        if names:
+            docker("rm", "-f", "-v", *names)
+        for net in docker("network", "ls", "-q", "--filter", f"name={self.project}").stdout.split():
+            docker("network", "rm", net)
+
 
 @pytest.fixture()
 def site(tiny_model: Path, tmp_path: Path) -> Iterator[Site]:
@@ -148,11 +156,7 @@ def site(tiny_model: Path, tmp_path: Path) -> Iterator[Site]:
     s.write_release("bbbbbbbbbbbb", tiny_model, 32)
     s.write_release("cccccccccccc", tiny_model, 32, model_id="not-the-model")
     yield s
-    names = s.containers()
-    if names:
-        docker("rm", "-f", "-v", *names)
-    for net in docker("network", "ls", "-q", "--filter", f"name={s.project}").stdout.split():
-        docker("network", "rm", net)
+    s.remove()
 
 
 @dataclass
@@ -313,6 +317,4 @@ def test_ollama_api_streams_through_a_switch_behind_the_front_proxy(tmp_path: Pa
         assert before > 0 and traffic.ok > before and traffic.streams > 0
         assert result["serving_before"] == "111111111111" and result["downtime_s"] == 0.0
     finally:
-        names = s.containers()
-        if names:
-            docker("rm", "-f", "-v", *names)
+        s.remove()
