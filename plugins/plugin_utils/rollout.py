@@ -108,6 +108,7 @@ def summary(site: str, state: Mapping[str, Any], records: Mapping[str, Optional[
         record = records.get(host)
         if not record:
             out_hosts[host] = {"batch": None, "outcome": "not in this run", "release": None, "release_before": None,
+                               "downtime_s": None,
                                "reason": "refused by preflight, unreachable before the rollout, or outside --limit"}
             continue
         out_hosts[host] = {
@@ -115,6 +116,9 @@ def summary(site: str, state: Mapping[str, Any], records: Mapping[str, Optional[
             "outcome": record.get("outcome", "in progress"),
             "release": record.get("release") or None,
             "release_before": record.get("release_before") or None,
+            # Seconds clients could not be served while the release switched (None: no switch, or
+            # not measured; 0.0: switched behind the front proxy).
+            "downtime_s": record.get("downtime_s"),
             "reason": _reason(record),
         }
     if state.get("aborted"):
@@ -151,6 +155,8 @@ def summary_lines(result: Mapping[str, Any]) -> List[str]:
         line = f"  {host}: {batch}, {item['outcome']}, {release}"
         if item["release_before"] and item["release_before"] != item["release"]:
             line += f" (was {item['release_before']})"
+        if item.get("downtime_s") is not None:
+            line += f", switch gap {float(item['downtime_s']):.1f} s"
         if item["reason"] and item["outcome"] not in ("passed", "unchanged"):
             line += f" - {item['reason']}"
         lines.append(line)
