@@ -81,12 +81,15 @@ def slm_cache_image_ref(image_ref: Any, registry: str, image_id: str) -> dict[st
 
     ``slm-fleet/slm-engine:0.1.0`` with id ``sha256:3f2a...`` becomes repository
     ``<registry>/slm-fleet/slm-engine`` and tag ``3f2a9c1b7e4d`` (a tag reused for another image never
-    shadows the one a release was built with).
+    shadows the one a release was built with). A registry host in the reference is left out of the path.
     """
     ref = str(image_ref)
     name = ref.split("@", 1)[0]
     if re.search(r":[^/]+$", name):
         name = name.rsplit(":", 1)[0]
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        name = rest  # the image's own registry host is not part of its path in the cache's registry
     short = str(image_id).replace("sha256:", "")[:12]
     if not re.fullmatch(r"[0-9a-f]{12}", short):
         raise ValueError(f"image id {image_id!r} is not a sha256 image id")
