@@ -11,34 +11,29 @@ renamed to its final name. A partial file whose content turns out wrong is disca
 again from byte 0.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import annotations
 
 import errno
 import os
+from http.client import HTTPException, HTTPResponse
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote
+from urllib.request import ProxyHandler, Request, build_opener
 
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.parse import quote
-from ansible.module_utils.six.moves.urllib.request import ProxyHandler, Request, build_opener
 from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_files import CHUNK, sha256_of
-
-__metaclass__ = type
-
-try:  # Python 3
-    from http.client import HTTPException
-except ImportError:  # pragma: no cover - Python 2 targets are not supported by the collection
-    HTTPException = Exception
 
 
 class FetchError(Exception):
     """A file could not be fetched and verified; the message says why."""
 
 
-def file_url(base_url, rel_path):
+def file_url(base_url: str, rel_path: str) -> str:
     """The URL of ``rel_path`` below ``base_url`` (each path component percent-encoded)."""
     return base_url.rstrip("/") + "/" + "/".join(quote(part) for part in rel_path.split("/"))
 
 
-def matches(path, size, sha256):
+def matches(path: str, size: Optional[int], sha256: str) -> bool:
     """True when ``path`` is a regular file of ``size`` bytes (when given) whose sha256 is ``sha256``."""
     try:
         info = os.lstat(path)
@@ -51,7 +46,7 @@ def matches(path, size, sha256):
     return sha256_of(path) == sha256.lower()
 
 
-def part_size(part):
+def part_size(part: str) -> int:
     """Size of the partial file (0 when there is none)."""
     try:
         return os.lstat(part).st_size
@@ -61,35 +56,31 @@ def part_size(part):
         raise
 
 
-class Transfer(object):
+class Transfer:
     """Fetches files from one base URL; counts the bytes received over the network."""
 
-    def __init__(self, base_url, timeout=60, attempts=5, use_proxy=False):
+    def __init__(self, base_url: str, timeout: int = 60, attempts: int = 5, use_proxy: bool = False) -> None:
         self.base_url = base_url
         self.timeout = timeout
         self.attempts = attempts
         # The cache is on the site network: a proxy configured for the internet must not be used.
         self.opener = build_opener() if use_proxy else build_opener(ProxyHandler({}))
-        self.bytes_received = 0
+        self.bytes_received = 0  # bytes of response bodies, over every attempt
 
-    def _get(self, url, offset):
-        """Append the body from ``offset`` onwards to the partial file; True when the server honoured the range."""
+    def _get(self, url: str, offset: int) -> Tuple[HTTPResponse, bool]:
+        """The response for the body from ``offset`` onwards, and whether the server honoured the range (206)."""
         headers = {"Range": "bytes=%d-" % offset} if offset else {}
         response = self.opener.open(Request(url, headers=headers), timeout=self.timeout)
-        try:
-            status = response.getcode()
-            ranged = offset > 0 and status == 206
-            if status not in (200, 206):
-                raise FetchError("%s answered HTTP %s" % (url, status))
-            return response, ranged
-        except Exception:
+        status = response.getcode()
+        if status not in (200, 206):
             response.close()
-            raise
+            raise FetchError("%s answered HTTP %s" % (url, status))
+        return response, offset > 0 and status == 206
 
-    def _download(self, url, part, size):
+    def _download(self, url: str, part: str, size: Optional[int]) -> List[int]:
         """Bring ``part`` to full length, resuming with Range; returns the offsets a Range request resumed from."""
-        last_error = None
-        resumed = []
+        last_error: Optional[BaseException] = None
+        resumed: List[int] = []
         for _attempt in range(self.attempts):
             offset = part_size(part)
             if size is not None and offset > size:
@@ -127,12 +118,12 @@ class Transfer(object):
                          "file is kept and the next run resumes it" % (url, self.attempts, part_size(part), size,
                                                                        last_error))
 
-    def fetch(self, rel_path, dest_dir, sha256, size):
+    def fetch(self, rel_path: str, dest_dir: str, sha256: str, size: Optional[int]) -> Dict[str, Any]:
         """Fetch one manifest entry into ``dest_dir``; returns a dict describing what happened."""
         final = os.path.join(dest_dir, rel_path)
         part = final + ".part"
         url = file_url(self.base_url, rel_path)
-        outcome = {"path": rel_path, "fetched": False, "resumed_from": [], "refused": 0}
+        outcome: Dict[str, Any] = {"path": rel_path, "fetched": False, "resumed_from": [], "refused": 0}
         if matches(final, size, sha256):
             return outcome
         if os.path.lexists(final):

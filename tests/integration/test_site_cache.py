@@ -122,3 +122,30 @@ def test_a_second_run_sends_nothing_and_changes_nothing(site, first_run, playboo
     assert all(int(r["upstream_bytes"]) == 0 and r["model_from"] == "none" for r in report.values()), report
     for host in [site["cache"], *site["gateways"]]:
         assert again.stats(host.name).get("changed", 0) == 0, host.name
+
+
+def test_a_partial_file_resumes_from_nginx_and_a_corrupted_one_is_fetched_again(site, first_run, playbook):
+    """Against the cache's real nginx: a partial file asks only for the rest (206), a damaged file is replaced."""
+    assert first_run.rc == 0
+    gateway = site["gateways"][0]
+    key, files = site["manifest"]["build_key"], site["files"]
+    data = files["model.onnx.data"]
+    dest = "/var/tmp/slm-it-fetch"
+    gateway.run("sh", "-c", f"rm -rf {dest} && mkdir -p {dest}")
+    subprocess.run(["docker", "exec", "-i", gateway.name, "sh", "-c", f"cat > {dest}/model.onnx.data.part"],
+                   input=data[:1048576], check=True)
+    subprocess.run(["docker", "exec", "-i", gateway.name, "sh", "-c", f"cat > {dest}/genai_config.json"],
+                   input=b"damaged", check=True)
+    extra = {"it_url": f"http://{site['address']}:8080/models/{key}", "it_dest": dest,
+             "it_files": [f for f in site["manifest"]["files"] if f["path"] != "tokenizer/tokenizer.json"]}
+    run = playbook([gateway], "tests/integration/playbooks/slm_fetch.yml", extra)
+    assert run.rc == 0, run.failures(gateway.name)
+    fetched = next(t["hosts"][gateway.name]["it_fetch"] for p in run.report["plays"] for t in p["tasks"]
+                   if t["task"]["name"] == "Report the fetch")
+    assert fetched["resumed"] == [{"path": "model.onnx.data", "offsets": [1048576]}], fetched
+    assert fetched["refused"] == [{"path": "genai_config.json", "times": 1}], fetched
+    assert fetched["bytes_received"] == len(data) - 1048576 + len(files["genai_config.json"])
+    for rel in ("model.onnx.data", "genai_config.json"):
+        assert gateway.run("sha256sum", f"{dest}/{rel}").stdout.split()[0] == hashlib.sha256(files[rel]).hexdigest()
+    log = site["cache"].run("cat", "/var/log/nginx/slm-site-cache.access.log").stdout
+    assert f"GET /models/{key}/model.onnx.data HTTP/1.1\" 206 {len(data) - 1048576}" in log, log[-2000:]
