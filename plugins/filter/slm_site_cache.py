@@ -20,7 +20,7 @@ description:
     name), C(site_cache_registry_port) (5000), C(site_cache_files_port) (8080), C(site_cache_root)
     (C(/var/lib/slm-site-cache)) - so that every host of the site reaches the cache the same way.
   - Returns an empty dict when the group is empty (no cache on this site).
-  - Role defaults are not visible from other hosts: set non-default values in the inventory, not in role vars.
+  - Role defaults are not visible from other hosts, so non-default values belong in the inventory, not in role vars.
 positional: _input, cache_hosts
 options:
   _input:

@@ -43,8 +43,7 @@ apt-get "${opts[@]}" -qq -y --download-only install "$@" >/dev/null
 find "$state/cache/archives" -maxdepth 1 -name '*.deb' -exec mv -f {} "$out/" \;
 # One archive of exactly what this resolution chose (one transfer to the host instead of one per file; a
 # stale .deb from an earlier run is never included). Prints the archive's path, then the file names.
-names=$(apt-get "${opts[@]}" -qq -y --print-uris install "$@" | awk '{gsub("\047", "", $2); print $2}')
+mapfile -t names < <(apt-get "${opts[@]}" -qq -y --print-uris install "$@" | awk '{gsub("\047", "", $2); print $2}')
 bundle="$out/bundle-$(basename "$status").tar"
-# shellcheck disable=SC2086 # one name per line, names of .deb files have no blanks
-tar -C "$out" -cf "$bundle" $names
-printf '%s\n' "$bundle" $names
+tar -C "$out" -cf "$bundle" "${names[@]}"
+printf '%s\n' "$bundle" "${names[@]}"
