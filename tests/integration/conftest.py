@@ -76,7 +76,8 @@ def run_playbook(hosts: list[SystemdHost], playbook: str, extra_vars: dict[str, 
             "ansible_python_interpreter": "/usr/bin/python3",
             **host.hostvars,
         }
-    inventory = {"all": {"children": {"slm_fleet": {"children": groups}}}}
+    # An empty site_cache group: a site without a cache (site.yml's cache play then matches nothing).
+    inventory = {"all": {"children": {"slm_fleet": {"children": groups}, "site_cache": {"hosts": {}}}}}
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
                ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json", ANSIBLE_GATHERING="implicit")
     with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="inventory-") as inv_file, \

@@ -108,7 +108,7 @@ def test_canary_failing_its_gate_is_rolled_back_and_nothing_else_is_touched(site
     assert result["status"] == "aborted" and result["failed_batch"] == 1, result
     assert result["failed_hosts"] == [hosts[0].name]
     assert canary["outcome"] == "rolled back" and canary["release"] == release_a, canary
-    assert "reasoning gate" in canary["reason"] and f"now serves {release_a}, healthy" in canary["reason"]
+    assert "reasoning (enforced)" in canary["reason"] and f"now serves {release_a}, healthy" in canary["reason"]
     assert second["outcome"] == third["outcome"] == "not started"
     # The canary serves A again (record, link and a real answer); B stays beside it as `previous`.
     assert served(hosts[0]) == release_a and answers(hosts[0])
