@@ -42,7 +42,7 @@ def run(inventory: str, batches: list, knob: str, value: int, extra: list[str]) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("-i", "--inventory", default="edge")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--knob", default="engine_onnx_queue_size",

@@ -45,12 +45,12 @@ def ip_of(name: str) -> str:
 
 def start_hosts(count: int) -> list[SystemdHost]:
     hosts = []
-    for _ in range(count):
+    for _index in range(count):
         host = SystemdHost(f"site-cache-bench-{uuid.uuid4().hex[:8]}")
         _start(host.name)
         hosts.append(host)
     for host in hosts:
-        for _ in range(120):
+        for _attempt in range(120):
             if host.run("systemctl", "is-system-running").stdout.strip() in ("running", "degraded"):
                 break
             time.sleep(0.5)

@@ -87,7 +87,7 @@ def slm_cache_image_ref(image_ref: Any, registry: str, image_id: str) -> dict[st
     name = ref.split("@", 1)[0]
     if re.search(r":[^/]+$", name):
         name = name.rsplit(":", 1)[0]
-    first, _, rest = name.partition("/")
+    first, _sep, rest = name.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         name = rest  # the image's own registry host is not part of its path in the cache's registry
     short = str(image_id).replace("sha256:", "")[:12]

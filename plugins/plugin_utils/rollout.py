@@ -161,4 +161,3 @@ def summary_lines(result: Mapping[str, Any]) -> List[str]:
             line += f" - {item['reason']}"
         lines.append(line)
     return lines
-

@@ -175,7 +175,7 @@ def test_host_killed_mid_batch_counts_as_failed_and_the_rerun_resumes(site, play
     watcher.start()
     try:
         run = run_site(playbook, hosts, tmp, rollout_batches=[1, 2], rollout_max_fail_percentage=50,
-                           engine_onnx_queue_size=18)
+                       engine_onnx_queue_size=18)
     finally:
         stop.set()
         watcher.join(5)
@@ -188,7 +188,7 @@ def test_host_killed_mid_batch_counts_as_failed_and_the_rerun_resumes(site, play
     assert release_c != release_b and served(hosts[1]) == release_c
     # The host comes back; the same command resumes: only it changes, the others are not re-verified.
     subprocess.run(["docker", "start", killed.name], check=True, capture_output=True)
-    for _ in range(60):
+    for _attempt in range(60):
         if killed.run("systemctl", "is-system-running").stdout.strip() in ("running", "degraded"):
             break
         time.sleep(0.5)

@@ -16,7 +16,8 @@ from ansible_collections.edgeai.slm_fleet.plugins.module_utils.slm_golden_compar
 PIECES = ["The", " light", " is", " red", ",", " amber", " and", " green", "."]
 
 
-def answer(pieces=PIECES, finish="length"):
+def answer(pieces=None, finish="length"):
+    pieces = PIECES if pieces is None else pieces
     return {"name": "colours", "messages": [{"role": "user", "content": "Colours?"}], "max_tokens": len(pieces),
             "token_ids": list(range(len(pieces))), "pieces": list(pieces), "text": "".join(pieces),
             "finish_reason": finish}
