@@ -110,9 +110,10 @@ stage ansible-test-sanity scripts/ansible-test-sanity.sh
 
 stage pytest-unit pytest -q tests/unit
 stage pytest-engine pytest -q tests/engine
-stage pytest-integration pytest -q tests/integration
-# Molecule scenarios in two lanes at once (alternating in name order): most of a scenario's time is
-# waiting on package installs, image loads and engines starting, so two lanes share 2 cores well.
+# The integration tests (real systemd hosts) and the molecule scenarios in three lanes at once: most
+# of their time is waiting on package installs, image loads and engines starting, so three lanes
+# share 2 cores well. The molecule scenarios alternate over two lanes in name order.
+run_logged pytest-integration pytest -q tests/integration & integration=$!
 lanes=("" "")
 i=0
 for scenario in ${MOLECULE_SCENARIOS:-extensions/molecule/*/molecule.yml}; do
@@ -124,6 +125,7 @@ lane ${lanes[0]} & first=$!
 # shellcheck disable=SC2086
 lane ${lanes[1]} & second=$!
 rc=0
+wait "$integration" || rc=1
 wait "$first" || rc=1
 wait "$second" || rc=1
 finish "$rc"
