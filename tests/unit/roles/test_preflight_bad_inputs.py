@@ -155,6 +155,9 @@ def runs(role: str) -> dict[str, Any]:
         return {"preflight_plan": {"engine": role[len("engine_"):]}}
     if role == "nvidia_gpu":
         return {"preflight_hardware": {"gpus": [{"name": "NVIDIA A10", "memory_mb": 23028}]}}
+    if role == "site_cache":
+        # Checked on hosts of the group site_cache (a group the generated inventory does not have).
+        return {"preflight_input_roles": ["site_cache"]}
     return {}
 
 
