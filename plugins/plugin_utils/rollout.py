@@ -5,8 +5,15 @@
 """Pure decisions of a site rollout (role ``rollout``): batch sizes, a batch's verdict against the
 failure threshold, and the summary written at the end. No I/O; unit-tested.
 
-A host's rollout record (fact ``rollout_host``) is a dict with ``batch`` (1-based), ``outcome``
-(one of OUTCOMES), ``release_before``, ``release`` (what serves now), ``reason`` and ``verified``.
+A host's rollout record (fact ``rollout_host``) is a dict with ``batch`` (1-based), ``outcome``,
+``release_before``, ``release`` (what serves now) and ``reason``. Outcomes:
+
+- ``in progress``: the batch started and the host did not finish (killed, unreachable, run interrupted);
+- ``passed``: deployed (or unchanged) and passed the gates in this run;
+- ``unchanged``: already on the release and verified in an earlier run: nothing done, not re-verified;
+- ``failed``: failed a phase or a gate (see reason);
+- ``rolled back``: switched back to its previous release after its batch (or the site) failed;
+- ``not started``: in a batch after the one that aborted the rollout: untouched.
 """
 
 from __future__ import annotations
@@ -14,17 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
-# What can have happened to a host in a rollout.
-OUTCOMES = (
-    "in progress",     # the batch started and the host did not finish (killed, unreachable, run interrupted)
-    "passed",          # deployed (or unchanged) and passed the gate in this run
-    "unchanged",       # already on the release and verified in an earlier run: nothing done, not re-verified
-    "failed",          # failed a phase or the gate; see reason
-    "rolled back",     # was switched back to its previous release after its batch (or the site) failed
-    "not started",     # in a batch after the one that aborted the rollout: untouched
-)
+# Outcomes that count against a batch's failure threshold.
 FAILED_OUTCOMES = ("in progress", "failed")
-POLICIES = ("rollback_batch", "rollback_site", "halt")
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -108,7 +106,6 @@ def summary(site: str, state: Mapping[str, Any], records: Mapping[str, Optional[
         record = records.get(host)
         if not record:
             out_hosts[host] = {"batch": None, "outcome": "not in this run", "release": None, "release_before": None,
-                               "downtime_s": None,
                                "reason": "refused by preflight, unreachable before the rollout, or outside --limit"}
             continue
         out_hosts[host] = {
@@ -116,9 +113,6 @@ def summary(site: str, state: Mapping[str, Any], records: Mapping[str, Optional[
             "outcome": record.get("outcome", "in progress"),
             "release": record.get("release") or None,
             "release_before": record.get("release_before") or None,
-            # Seconds clients could not be served while the release switched (None: no switch, or
-            # not measured; 0.0: switched behind the front proxy).
-            "downtime_s": record.get("downtime_s"),
             "reason": _reason(record),
         }
     if state.get("aborted"):
@@ -155,8 +149,6 @@ def summary_lines(result: Mapping[str, Any]) -> List[str]:
         line = f"  {host}: {batch}, {item['outcome']}, {release}"
         if item["release_before"] and item["release_before"] != item["release"]:
             line += f" (was {item['release_before']})"
-        if item.get("downtime_s") is not None:
-            line += f", switch gap {float(item['downtime_s']):.1f} s"
         if item["reason"] and item["outcome"] not in ("passed", "unchanged"):
             line += f" - {item['reason']}"
         lines.append(line)

@@ -12,8 +12,9 @@ import json
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -80,6 +81,16 @@ def rollout(playbook, hosts, tmp: Path, **extra):
     return run_site(playbook, hosts, tmp, rollout_batches=[1, 1, "100%"], **extra)
 
 
+@contextmanager
+def gate_enforced_on(host) -> Iterator[None]:
+    """The reasoning gate enforced on ``host`` only, for one run: the random-weight model fails it for real."""
+    host.hostvars = dict(host.hostvars, verify_gate="enforce")
+    try:
+        yield
+    finally:
+        host.hostvars = dict(host.hostvars, verify_gate="report")
+
+
 def summary(tmp: Path) -> dict[str, Any]:
     return json.loads((tmp / "rollout.json").read_text())
 
@@ -99,11 +110,8 @@ def test_canary_failing_its_gate_is_rolled_back_and_nothing_else_is_touched(site
     hosts, tmp = site
     release_a = served(hosts[0])
     before = [releases(h) for h in hosts]
-    hosts[0].hostvars = dict(hosts[0].hostvars, verify_gate="enforce")
-    try:
+    with gate_enforced_on(hosts[0]):
         run = rollout(playbook, hosts, tmp, engine_onnx_queue_size=17)
-    finally:
-        hosts[0].hostvars = dict(hosts[0].hostvars, verify_gate="report")
     assert run.rc != 0
     result = summary(tmp)
     canary, second, third = (result["hosts"][h.name] for h in hosts)
@@ -124,11 +132,8 @@ def test_second_batch_failing_is_rolled_back_and_third_batch_untouched(site, pla
     hosts, tmp = site
     release_a = served(hosts[2])
     third_before = releases(hosts[2])
-    hosts[1].hostvars = dict(hosts[1].hostvars, verify_gate="enforce")
-    try:
+    with gate_enforced_on(hosts[1]):
         run = rollout(playbook, hosts, tmp, engine_onnx_queue_size=17)
-    finally:
-        hosts[1].hostvars = dict(hosts[1].hostvars, verify_gate="report")
     assert run.rc != 0
     result = summary(tmp)
     first, second, third = (result["hosts"][h.name] for h in hosts)
