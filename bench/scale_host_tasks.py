@@ -183,6 +183,15 @@ def best(rows: Sequence[Dict[str, object]], size: int, phase: str, config: str, 
     return min(values) if values else None  # type: ignore[type-var]
 
 
+def marginal_ms(rows: Sequence[Dict[str, object]], small: int, large: int, phase: str, config: str,
+                key: str) -> Optional[float]:
+    """Milliseconds of ``key`` (wall_s or cpu_s) per host-task added from ``small`` to ``large`` hosts."""
+    values = [best(rows, size, phase, config, k) for size in (small, large) for k in (key, "host_tasks")]
+    if None in values or values[3] == values[1]:
+        return None
+    return 1000.0 * (values[2] - values[0]) / (values[3] - values[1])  # type: ignore[operator]
+
+
 def report(rows: Sequence[Dict[str, object]], sizes: Sequence[int]) -> str:
     """The summary: per-host-task figures, before/after ratios, growth from the smallest to the largest size."""
     lines = ["", "| phase | hosts | host-tasks before/after | wall ms/task before | after | after/before "
@@ -201,13 +210,16 @@ def report(rows: Sequence[Dict[str, object]], sizes: Sequence[int]) -> str:
                 fmt(cells[("before", "cpu_s")]), fmt(cells[("after", "cpu_s")])))
     if len(sizes) > 1:
         small, large = min(sizes), max(sizes)
-        lines += ["", "Growth %d vs %d hosts (ratio of per-host-task figures; 1.0 = linear total cost):" % (large, small)]
+        lines += ["", "Growth %d vs %d hosts (ratio of per-host-task figures; 1.0 = linear total cost), and the "
+                  "marginal cost of a host-task between them (the run's fixed start-up cost taken out):" % (large, small)]
         for phase in PHASES:
             for config in CONFIGS:
                 growth = [ratio(best(rows, large, phase, config, k), best(rows, small, phase, config, k))
                           for k in ("wall_ms_per_task", "cpu_ms_per_task")]
-                lines.append("  %-9s %-6s wall %s  controller CPU %s" % (phase, config, fmt(growth[0], "%.2f"),
-                                                                         fmt(growth[1], "%.2f")))
+                lines.append("  %-9s %-6s wall %s  controller CPU %s  marginal: wall %s ms, controller CPU %s ms" % (
+                    phase, config, fmt(growth[0], "%.2f"), fmt(growth[1], "%.2f"),
+                    fmt(marginal_ms(rows, small, large, phase, config, "wall_s")),
+                    fmt(marginal_ms(rows, small, large, phase, config, "cpu_s"))))
     lines.append("Anchor (issue 16): ~22 ms per host-task for tuned ansible-core on 500 hosts.")
     return "\n".join(lines)
 
@@ -248,7 +260,12 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--baseline", default="main", help="git revision measured as 'before' (default main)")
     parser.add_argument("--json", type=Path, help="also write every run's figures to this file")
     parser.add_argument("--keep-logs", type=Path, help="copy the ansible-playbook logs to this directory")
+    parser.add_argument("--report-from", type=Path, help="print the summary of a --json file and exit (no hosts)")
     args = parser.parse_args(argv)
+    if args.report_from:
+        rows = json.loads(args.report_from.read_text())
+        print(report(rows, sorted({int(r["size"]) for r in rows})))
+        return 0
     sizes = parse_sizes(args.sizes)
     if args.rounds < 1:
         raise SystemExit("--rounds must be at least 1 (got %d)" % args.rounds)

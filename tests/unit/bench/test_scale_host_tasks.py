@@ -121,5 +121,21 @@ def test_report_shows_after_before_ratios_and_growth():
                          "cpu_s": 1.9 * size * scale * factor})
     text = bench.report(rows, [10, 100])
     assert "| preflight | 10 | 190/190 | 200.0 | 100.0 | 0.50 | 100.0 | 50.0 | 0.50 | 19.0 | 9.5 |" in text
-    assert "preflight before wall 1.50  controller CPU 1.50" in text
+    assert "preflight before wall 1.50  controller CPU 1.50  marginal: wall - ms, controller CPU 155.6 ms" in text
     assert "| runtime | 10 | -/- |" in text
+
+
+def test_marginal_cost_takes_the_fixed_start_up_cost_out():
+    rows = [{"size": 10, "phase": "runtime", "config": "after", "cpu_s": 5.0, "host_tasks": 200},
+            {"size": 100, "phase": "runtime", "config": "after", "cpu_s": 41.0, "host_tasks": 2000}]
+    assert bench.marginal_ms(rows, 10, 100, "runtime", "after", "cpu_s") == pytest.approx(20.0)
+    assert bench.marginal_ms(rows, 10, 100, "runtime", "before", "cpu_s") is None
+
+
+def test_the_summary_can_be_printed_again_from_the_json(tmp_path, capsys):
+    rows = [{"size": 10, "phase": "preflight", "config": "before", "host_tasks": 190, "wall_ms_per_task": 200.0,
+             "cpu_ms_per_task": 100.0, "cpu_s": 19.0}]
+    saved = tmp_path / "rows.json"
+    saved.write_text(json.dumps(rows))
+    assert bench.main(["--report-from", str(saved)]) == 0
+    assert "| preflight | 10 | 190/- | 200.0 | - | - | 100.0 | - | - | 19.0 | - |" in capsys.readouterr().out
