@@ -179,7 +179,7 @@ class Bench:
 def best(rows: Sequence[Dict[str, object]], size: int, phase: str, config: str, key: str) -> Optional[float]:
     """The lowest value of ``key`` over the rounds of one cell (the least disturbed run on a shared machine)."""
     values = [r[key] for r in rows if (r["size"], r["phase"], r["config"]) == (size, phase, config)
-              and r[key] is not None]
+              and r.get(key) is not None]
     return min(values) if values else None  # type: ignore[type-var]
 
 
