@@ -256,6 +256,7 @@ def _interrupt(signum, _frame) -> None:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--sizes", default="10,50,100", help="host counts, comma-separated (default 10,50,100)")
+    parser.add_argument("--phases", default="preflight,runtime", help="preflight,runtime (default) or preflight")
     parser.add_argument("--rounds", type=int, default=1, help="before/after pairs per size (the best is reported)")
     parser.add_argument("--baseline", default="main", help="git revision measured as 'before' (default main)")
     parser.add_argument("--json", type=Path, help="also write every run's figures to this file")
@@ -267,6 +268,9 @@ def main(argv: Sequence[str]) -> int:
         print(report(rows, sorted({int(r["size"]) for r in rows})))
         return 0
     sizes = parse_sizes(args.sizes)
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    if not phases or set(phases) - set(PHASES) or "preflight" not in phases:
+        raise SystemExit("--phases: preflight or preflight,runtime (runtime needs preflight's facts), got %r" % args.phases)
     if args.rounds < 1:
         raise SystemExit("--rounds must be at least 1 (got %d)" % args.rounds)
     started = time.monotonic()
@@ -294,13 +298,15 @@ def main(argv: Sequence[str]) -> int:
             scale.grow(size)
             inventory = scale.write_inventory(size)
             for round_ in range(args.rounds):
-                bench.measure(size, inventory, "before", "preflight")  # also fills the fact cache
-                if round_ == 0:
-                    log("converging container_runtime once on the %d new hosts (unmeasured)" % (size - known))
-                    bench.converge(size, inventory, scale.hosts[known:])
-                bench.measure(size, inventory, "before", "runtime")
+                bench.measure(size, inventory, "before", "preflight")  # also fills the runtime phase's fact cache
+                if "runtime" in phases:
+                    if round_ == 0:
+                        log("converging container_runtime once on the %d new hosts (unmeasured)" % (size - known))
+                        bench.converge(size, inventory, scale.hosts[known:])
+                    bench.measure(size, inventory, "before", "runtime")
                 bench.measure(size, inventory, "after", "preflight")
-                bench.measure(size, inventory, "after", "runtime")
+                if "runtime" in phases:
+                    bench.measure(size, inventory, "after", "runtime")
             if size == sizes[-1]:
                 log(memory_line(lab.PREFIX))
         print(report(bench.rows, sizes))
@@ -312,6 +318,10 @@ def main(argv: Sequence[str]) -> int:
         return 2
     except KeyboardInterrupt:
         log("interrupted: removing the scale hosts")
+        if bench and bench.rows:  # what was measured is still printed and saved
+            print(report(bench.rows, sorted({int(r["size"]) for r in bench.rows})))  # type: ignore[call-overload]
+            if args.json:
+                args.json.write_text(json.dumps(bench.rows, indent=1))
         return 130
     finally:
         if args.keep_logs:

@@ -139,3 +139,9 @@ def test_the_summary_can_be_printed_again_from_the_json(tmp_path, capsys):
     saved.write_text(json.dumps(rows))
     assert bench.main(["--report-from", str(saved)]) == 0
     assert "| preflight | 10 | 190/- | 200.0 | - | - | 100.0 | - | - | 19.0 | - |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("phases", ["runtime", "preflight,deploy", ""])
+def test_bad_phases_are_refused(phases):
+    with pytest.raises(SystemExit, match="--phases: preflight or preflight,runtime"):
+        bench.main(["--sizes", "1", "--phases", phases])
