@@ -16,7 +16,6 @@
 # builder version). When an image with that tag and label exists, nothing is built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 log() { printf '[ee] %s\n' "$*"; }
 die() { printf '[ee] ERROR: %s\n' "$*" >&2; exit 1; }
 
