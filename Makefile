@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SITE ?= lab
 
-.PHONY: help venv collections docker images lab-model lab-up lab-down fleet-rollout demo lint test clean
+.PHONY: help venv collections docker images lab-model lab-up lab-down fleet-rollout demo lint test ee test-ee bench-scale clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,17 @@ demo: docker lab-up lab-model ## Run site.yml against the lab site (the main job
 	ansible-playbook site.yml -i inventories/lab
 	ansible-playbook playbooks/ask.yml -i inventories/lab
 	@$(VENV)/bin/python scripts/site-summary.py artifacts/sites/lab
+
+ee: images venv ## Build the execution environment slm-fleet/ee:<version> (ansible-builder; skipped when its recipe is unchanged).
+	@nice -n 10 scripts/build-ee.sh
+
+test-ee: ee lab-model ## Run site.yml inside the execution environment with ansible-runner (not in make test: ~25 min).
+	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
+	$(VENV)/bin/pytest -q tests/integration/test_ee_site.py
+
+BENCH_SIZES ?= 10,50,100
+bench-scale: collections ## Controller cost per host-task at 10/50/100 SSH hosts, main vs this tree (creates and removes scale-bench-*).
+	nice -n 10 $(VENV)/bin/python bench/scale_host_tasks.py --sizes $(BENCH_SIZES)
 
 lint: collections ## yamllint, ansible-lint (production profile), syntax check of every playbook, ansible-test sanity.
 	@scripts/test.sh lint
