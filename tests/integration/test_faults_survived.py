@@ -273,9 +273,11 @@ def test_controller_killed_mid_copy_and_the_run_repeated(fleet):
     files = variant["manifest"]["files"]
 
     def large_file_in_flight() -> bool:
-        # The copy action uploads into the connection's temporary directory, then moves the file into staging.
-        probe = host.run("sh", "-c", f"ls -d {MODELS}/.staging-* >/dev/null 2>&1 && "
-                                     "find /root/.ansible/tmp -name source -size +8M | grep -q .")
+        # The copy action uploads each file into the connection's temporary directory (``.source``), then moves
+        # it into staging; the padding file is the manifest's last: once the file before it is staged, its
+        # copy has begun.
+        probe = host.run("sh", "-c", f"ls {MODELS}/.staging-*/tokenizer_config.json >/dev/null 2>&1 || "
+                                     "find /root/.ansible/tmp -name '.source*' -size +8M | grep -q .")
         return probe.returncode == 0
 
     assert killed_run([host], {"slm_report_dir": str(fleet["tmp"]), "rollout_batches": ["100%"],
