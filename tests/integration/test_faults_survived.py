@@ -134,7 +134,8 @@ def task_result(run, host, name: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for play in run.report.get("plays", []):
         for task in play.get("tasks", []):
-            if task["task"]["name"] == name and host.name in task.get("hosts", {}):
+            # The json callback prefixes a role's tasks with "<role> : ".
+            if task["task"]["name"].split(" : ")[-1] == name and host.name in task.get("hosts", {}):
                 found = task["hosts"][host.name]
     return found
 
