@@ -49,6 +49,7 @@ import scale_lab as lab  # noqa: E402  # pylint: disable=wrong-import-position
 
 PHASES = {"preflight": "playbooks/preflight.yml", "runtime": "bench/scale/runtime.yml"}
 
+
 # Tuning beyond the working tree's commits, as environment (the same hosts, playbooks and results):
 # every host in flight at once instead of ansible.cfg's 25 forks.
 def tuned_env(size: int) -> Dict[str, str]:

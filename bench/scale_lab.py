@@ -131,7 +131,7 @@ class ScaleLab:
         if taken or _docker("network", "inspect", NETWORK, check=False).returncode == 0:
             raise LabError("containers %s or network %s exist (another bench running, or a killed one): remove them "
                            "with `docker rm -f $(docker ps -aq --filter label=%s)` and `docker network rm %s`"
-                           % (", ".join(taken[:3]) or PREFIX + "*", NETWORK, LABEL.split("=")[0], NETWORK))
+                           % (", ".join(taken[:3]) or PREFIX + "*", NETWORK, LABEL.split("=", maxsplit=1)[0], NETWORK))
         self.key.parent.mkdir(parents=True, mode=0o700)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "slm-fleet-scale-bench", "-f",
                         str(self.key)], check=True)
