@@ -99,6 +99,12 @@ class Site:
             f"SLM_DEFAULT_MAX_TOKENS={max_tokens}\n")
         (rel / ".env").write_text(f"SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT={self.port}\n")
         (rel / "candidate.env").write_text(f"SLM_BIND_ADDRESS=127.0.0.1\nSLM_PUBLISHED_PORT={self.candidate_port}\n")
+        # The engine record the release was published with, as slm_release's keep_record keeps it:
+        # switch_back reads what to check (URL, API, model, key file) from it.
+        (rel / "endpoint.fact").write_text(json.dumps({
+            "schema": 1, "engine": "onnx", "label": "slm-engine (test)", "release": name, "previous_release": "",
+            "url": f"http://127.0.0.1:{self.port}", "api": "openai", "model": model_id,
+            "api_key_file": str(self.key_file), "metrics_url": "", "image": ENGINE_IMAGE}))
 
     def write_ollama_release(self, name: str, keep_alive: str) -> None:
         rel = self.root / "releases" / name
