@@ -282,6 +282,27 @@ def test_no_request_fails_through_a_switch_behind_the_front_proxy(site: Site) ->
     assert again["changed"] == 0 and again["downtime_s"] is None
 
 
+def test_switches_in_one_play_read_what_serves_now(site: Site) -> None:
+    """Two switches and a refused release in ONE play (a rollout deploys and switches back in one run): each
+    reads the proxy's serving record afresh. A stale record once made the serving port the "idle" one, and
+    the refused release then replaced the serving release (clients got 502)."""
+    site.switch("aaaaaaaaaaaa", beside=True)
+    url = f"http://127.0.0.1:{site.port}"
+    with Traffic(url) as traffic:
+        time.sleep(1)
+        site.switch("", beside=True, releases=["bbbbbbbbbbbb", "aaaaaaaaaaaa", "cccccccccccc"],
+                    refused="was not healthy beside the serving release aaaaaaaaaaaa")
+        time.sleep(1)
+    print(f"\none play: {traffic.ok} requests answered through two switches and a refused one, "
+          f"{len(traffic.failures)} failed")
+    assert traffic.failures == []
+    assert os.readlink(site.root / "current") == "releases/aaaaaaaaaaaa"
+    serving = json.loads((site.root / "proxy/serving.json").read_text())
+    assert serving["release"] == "aaaaaaaaaaaa"
+    assert httpx.get(url + "/health", timeout=5).status_code == 200
+    assert site.containers() == sorted([f"{site.project}-proxy", f"{site.project}-proxy-switch", f"{serving['project']}-engine-1"])
+
+
 def test_replacing_a_release_measures_and_prints_the_gap(site: Site) -> None:
     site.switch("aaaaaaaaaaaa", beside=False)
     # Nothing to switch back to yet: refused with the reason, the serving release untouched.
