@@ -5,6 +5,7 @@
 #   slm-fleet/busybox:test        a ~2 MB image to run on nested engines in tests
 #   slm-fleet/ollama-api-emulator the Ollama API emulator (tests and lab only: no Ollama image can be obtained)
 #   slm-fleet/vllm-cpu:0.32.0     vLLM's CPU build (engine_vllm, tests/engine): ~2 min, 3.6 GB once
+#   slm-fleet/slm-proxy:0.1.0     the front proxy of release switches without a dropped request (nginx-light)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[images] %s\n' "$*"; }
@@ -21,3 +22,4 @@ fi
 "$here/busybox/build.sh"
 "$here/ollama-emulator/build.sh"
 "$here/vllm-cpu/build.sh"
+"$here/slm-proxy/build.sh"

@@ -6,7 +6,8 @@
 failure threshold, and the summary written at the end. No I/O; unit-tested.
 
 A host's rollout record (fact ``rollout_host``) is a dict with ``batch`` (1-based), ``outcome``,
-``release_before``, ``release`` (what serves now) and ``reason``. Outcomes:
+``release_before``, ``release`` (what serves now), ``downtime_s`` (seconds clients could not be served
+while the release switched: None when nothing switched, 0.0 behind the front proxy) and ``reason``. Outcomes:
 
 - ``in progress``: the batch started and the host did not finish (killed, unreachable, run interrupted);
 - ``passed``: deployed (or unchanged) and passed the gates in this run;
@@ -106,6 +107,7 @@ def summary(site: str, state: Mapping[str, Any], records: Mapping[str, Optional[
         record = records.get(host)
         if not record:
             out_hosts[host] = {"batch": None, "outcome": "not in this run", "release": None, "release_before": None,
+                               "downtime_s": None,
                                "reason": "refused by preflight, unreachable before the rollout, or outside --limit"}
             continue
         out_hosts[host] = {
@@ -113,6 +115,7 @@ def summary(site: str, state: Mapping[str, Any], records: Mapping[str, Optional[
             "outcome": record.get("outcome", "in progress"),
             "release": record.get("release") or None,
             "release_before": record.get("release_before") or None,
+            "downtime_s": record.get("downtime_s"),
             "reason": _reason(record),
         }
     if state.get("aborted"):
@@ -149,6 +152,8 @@ def summary_lines(result: Mapping[str, Any]) -> List[str]:
         line = f"  {host}: {batch}, {item['outcome']}, {release}"
         if item["release_before"] and item["release_before"] != item["release"]:
             line += f" (was {item['release_before']})"
+        if item.get("downtime_s") is not None:
+            line += f", switch gap {float(item['downtime_s']):.1f} s"
         if item["reason"] and item["outcome"] not in ("passed", "unchanged"):
             line += f" - {item['reason']}"
         lines.append(line)

@@ -42,11 +42,24 @@ def api(host):
     return json.loads(host.check_output(f"python3 - <<'PYEOF'\n{ASK}\nPYEOF"))
 
 
+def serving_project(host):
+    """Compose project of the serving release: behind the front proxy (the plan has memory for two releases)
+    the one proxy/serving.json names, otherwise slm-ollama itself."""
+    with host.sudo():
+        record = host.file(f"{ROOT}/proxy/serving.json")
+        return json.loads(record.content_string)["project"] if record.exists else "slm-ollama"
+
+
+def inspect(host, *filters):
+    with host.sudo():
+        name = host.check_output("docker ps -q " + " ".join(f"--filter {f}" for f in filters))
+        assert name and len(name.split()) == 1, f"want one container for {filters}, found {name!r}"
+        return json.loads(host.check_output(f"docker inspect {name}"))[0]
+
+
 @pytest.fixture(scope="module")
 def container(host):
-    with host.sudo():
-        name = host.check_output("docker ps -q --filter label=com.docker.compose.project=slm-ollama")
-        return json.loads(host.check_output(f"docker inspect {name}"))[0]
+    return inspect(host, f"label=com.docker.compose.project={serving_project(host)}")
 
 
 def params(show):
@@ -65,9 +78,14 @@ def test_healthy_with_a_healthcheck_that_needs_no_curl(host, container):
     assert probe.rc != 0, "the image has no curl or wget, like Ollama's: the healthcheck must not need them"
 
 
-def test_published_on_loopback_only(container):
+def test_published_on_loopback_only(host, container):
+    # The engine's port (the release's own, or the front proxy's in front of it) and the release's
+    # port are bound to loopback only.
+    front = inspect(host, "publish=11434")
+    published = [(b["HostIp"], b["HostPort"]) for binds in front["HostConfig"]["PortBindings"].values() for b in binds]
+    assert ("127.0.0.1", "11434") in published and {ip for ip, _ in published} == {"127.0.0.1"}, published
     bindings = container["HostConfig"]["PortBindings"]["11434/tcp"]
-    assert [(b["HostIp"], b["HostPort"]) for b in bindings] == [("127.0.0.1", "11434")]
+    assert [b["HostIp"] for b in bindings] == ["127.0.0.1"], bindings
 
 
 def test_server_settings_come_from_the_plan(container):

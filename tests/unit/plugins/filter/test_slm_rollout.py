@@ -78,11 +78,11 @@ def test_summary_of_an_aborted_rollout_names_batch_hosts_and_releases():
 
 
 def test_summary_statuses_and_unfinished_hosts():
-    records = {"gw-1": {"batch": 1, "outcome": "passed", "release_before": "aaa", "release": "bbb"},
+    records = {"gw-1": {"batch": 1, "outcome": "passed", "release_before": "aaa", "release": "bbb", "downtime_s": 0.0},
                "gw-2": {"batch": 2, "outcome": "in progress", "release_before": "aaa", "release": "aaa"}}
     running = slm_rollout_summary(records, "s", {"batch": 2}, ["gw-1", "gw-2"], SETTINGS)
     assert running["status"] == "in progress"
     assert "did not finish its batch" in running["hosts"]["gw-2"]["reason"]
-    assert running["lines"][1] == "  gw-1: batch 1, passed, serves bbb (was aaa)"
+    assert running["lines"][1] == "  gw-1: batch 1, passed, serves bbb (was aaa), switch gap 0.0 s"
     done = slm_rollout_summary(records, "s", {"batch": 2, "finished": True}, ["gw-1", "gw-2"], SETTINGS)
     assert done["status"] == "completed" and done["releases"] == ["aaa", "bbb"]
