@@ -156,6 +156,10 @@ class FleetRollout:
                    "-e", json.dumps({"slm_report_dir": str(report_dir)})] + self.extra
             print("[fleet] site %d/%d: %s (%s)" % (number, len(self.sites), name, inventory), flush=True)
             log = self.out_dir / "logs" / (name + ".log")
+            # The script's own output directory, made before the run: the rollout would otherwise create
+            # it from the site's first host and count that as a change of the host (changed=1 on a site
+            # whose hosts are all already on the release).
+            report_dir.mkdir(parents=True, exist_ok=True)
             started = time.time()
             try:
                 code = run_site(cmd, log)

@@ -29,6 +29,7 @@ inventory = args[args.index("-i") + 1]
 extra = json.loads(args[args.index("-e") + 1])
 plan = json.loads(os.environ["FAKE_FLEET_PLAN"])[Path(inventory).name]
 report = Path(extra["slm_report_dir"])
+print("report dir existed before the run:", report.is_dir())
 report.mkdir(parents=True, exist_ok=True)
 print("PLAY RECAP for", inventory)
 if plan.get("rollout"):
@@ -86,6 +87,9 @@ def test_every_site_completes_in_order(fleet) -> None:
     assert index["sites"][0]["report_html"] == "../sites/beta/site_report.html"
     assert index["sites"][0]["rollout_json"] == "../sites/beta/rollout.json"
     assert "PLAY RECAP for inventories/beta" in proc.stdout          # the run's output is shown ...
+    # The report directory is the script's: made before the run, so the rollout does not create it
+    # through the site's first host (a change counted against a host that did not change).
+    assert proc.stdout.count("report dir existed before the run: True") == 2
     assert "PLAY RECAP" in (fleet.dir / "artifacts/fleet/logs/beta.log").read_text()  # ... and kept
     page = (fleet.dir / "artifacts/fleet/index.html").read_text()
     assert 'href="../sites/alpha/site_report.html"' in page and 'href="logs/alpha.log"' in page
