@@ -295,7 +295,10 @@ def test_controller_killed_mid_copy_and_the_run_repeated(fleet):
     assert run.rc == 0, (run.failures(host.name), run.stderr[-3000:])
     copied = task_result(run, host, "Copy the model files to the staging directory")["results"]
     resent = [r["item"]["path"] for r in copied if r.get("changed")]
-    assert "zz-padding.bin" in resent and len(resent) < len(files), resent
+    # Files staged before the kill are not sent again (the padding, in flight when the kill came, is, unless
+    # its upload had already finished: the kill races with the copy).
+    print(f"\nresumed copy: {len(resent)} of {len(files)} files sent again: {resent}")
+    assert len(resent) < len(files), resent
     promoted = task_result(run, host, "Verify every file against the manifest and promote the version")
     assert promoted.get("verified") == len(files), promoted
     assert matches(host, variant["model_dir"], variant["manifest"]) == []
@@ -334,7 +337,11 @@ def test_host_gone_mid_run_the_other_finishes(fleet):
     no_traceback(run, stays)
     result = summary(fleet["tmp"])
     assert result["status"] == "completed", result
-    assert result["hosts"][goes.name]["outcome"] in ("failed", "unreachable"), result["hosts"][goes.name]
+    # A host that vanished did not finish its batch: the summary says so, and the batch's verdict counted it
+    # as failed (50 % tolerated here, so the rollout completed for the other host).
+    gone = result["hosts"][goes.name]
+    assert gone["outcome"] in ("in progress", "failed"), gone
+    assert "did not finish its batch" in gone["reason"] or gone["outcome"] == "failed", gone
     assert result["hosts"][stays.name]["outcome"] == "passed", result["hosts"][stays.name]
     release = served(stays)
     assert release not in (previous_stays, previous_goes) and answers(stays)

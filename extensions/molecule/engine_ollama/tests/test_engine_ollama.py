@@ -83,7 +83,7 @@ def test_published_on_loopback_only(host, container):
     # port are bound to loopback only.
     front = inspect(host, "publish=11434")
     published = [(b["HostIp"], b["HostPort"]) for binds in front["HostConfig"]["PortBindings"].values() for b in binds]
-    assert ("127.0.0.1", "11434") in published and {ip for ip, _ in published} == {"127.0.0.1"}, published
+    assert ("127.0.0.1", "11434") in published and {address[0] for address in published} == {"127.0.0.1"}, published
     bindings = container["HostConfig"]["PortBindings"]["11434/tcp"]
     assert [b["HostIp"] for b in bindings] == ["127.0.0.1"], bindings
 
