@@ -83,6 +83,8 @@ count_tests() {
 finish() {
   echo "[test] ---- summary ($(( $(date +%s) - started )) s in all) ----"
   sed 's/^/[test] /' artifacts/logs/stages.txt
+  # The standing fault suite's figure (tests/integration/test_faults_survived.py).
+  grep -h '^faults survived: ' artifacts/logs/pytest-integration.log 2>/dev/null | sed 's/^/[test] /'
   echo "tests: $(count_tests)"
   exit "$1"
 }
