@@ -30,11 +30,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import onnx_gateway
 import pytest
+from onnx_gateway import MODEL_ID, REPO, answers, releases, served
 
-REPO = Path(__file__).resolve().parents[2]
-LAB = REPO / ".cache/lab/tiny-phi3-hf"
-MODEL_ID = "lab-tiny-phi3"
 MODELS = f"/var/lib/slm-fleet/onnx/models/{MODEL_ID}"
 MIB = 1024 * 1024
 # The small filesystem of the disk-full fault: room for two versions of the tiny model and a copy.
@@ -60,46 +59,13 @@ def figure_line(request):
 
 
 def gateway_vars(tmp: Path) -> dict[str, Any]:
-    return {
-        "slm_site": "faults-it",
-        "edge_hw_override": {"memory": {"total_mb": 3791}, "gpus": []},
-        "slm_engine_preferences": {"engine": "onnx"},
-        "engine_onnx_model_source": str(LAB),
-        "engine_onnx_model_id": MODEL_ID,
-        # Its own build directory: other stages export the same image into .cache/build at the same time.
-        "engine_onnx_build_dir": str(tmp / "build"),
-        "engine_onnx_image_base": "slm-fleet/debian:bookworm",
-        "engine_onnx_image_ca_bundle": "/etc/ssl/certs/ca-certificates.crt",
-        "engine_onnx_health_timeout": 120,
-        "container_runtime_compose_local_path": str(REPO / ".cache/artifacts/docker-compose-2.26.1-4-amd64"),
-        "container_runtime_compose_sha256": "c0ef2e286ba1c45bf1868b70a1c71d30a802bb3996888f2f986c3166f9e45f57",
-        "verify_gate": "report",
-        "verify_max_tokens": 16,
+    return onnx_gateway.gateway_vars(
+        tmp, "faults-it", verify_max_tokens=16,
         # The free-space check must pass on the small filesystem: the fault comes after it.
-        "slm_release_space_margin_bytes": 4 * MIB,
-    }
+        slm_release_space_margin_bytes=4 * MIB)
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-def served(host) -> str:
-    """The release the host's engine record says serves, checked against the `current` link."""
-    record = json.loads(host.run("cat", "/etc/ansible/facts.d/slm_endpoint.fact").stdout)
-    link = host.run("readlink", "/var/lib/slm-fleet/onnx/current").stdout.strip().rsplit("/", 1)[-1]
-    assert record["release"] == link, (record, link)
-    return record["release"]
-
-
-def answers(host) -> bool:
-    """The engine answers a real request on its published port."""
-    proc = host.run("python3", "-c", "import urllib.request,sys;"
-                    "sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/v1/models', timeout=10).status == 200 else 1)")
-    return proc.returncode == 0
-
-
-def releases(host) -> set[str]:
-    return set(host.run("ls", "/var/lib/slm-fleet/onnx/releases").stdout.split())
-
 
 def entries(host, path: str) -> set[str]:
     """Names in a host directory, dot-files included."""
