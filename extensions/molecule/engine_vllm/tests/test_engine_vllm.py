@@ -44,11 +44,24 @@ def api(host):
     return json.loads(host.check_output(f"python3 - {KEY} <<'PYEOF'\n{ASK}\nPYEOF"))
 
 
+def serving_project(host):
+    """Compose project of the serving release: behind the front proxy (the plan has memory for two releases)
+    the one proxy/serving.json names, otherwise slm-vllm itself."""
+    with host.sudo():
+        record = host.file(f"{ROOT}/proxy/serving.json")
+        return json.loads(record.content_string)["project"] if record.exists else "slm-vllm"
+
+
+def inspect(host, *filters):
+    with host.sudo():
+        name = host.check_output("docker ps -q " + " ".join(f"--filter {f}" for f in filters))
+        assert name and len(name.split()) == 1, f"want one container for {filters}, found {name!r}"
+        return json.loads(host.check_output(f"docker inspect {name}"))[0]
+
+
 @pytest.fixture(scope="module")
 def container(host):
-    with host.sudo():
-        name = host.check_output("docker ps -q --filter label=com.docker.compose.project=slm-vllm")
-        return json.loads(host.check_output(f"docker inspect {name}"))[0]
+    return inspect(host, f"label=com.docker.compose.project={serving_project(host)}")
 
 
 def test_compose_project_running_and_healthy(container):
@@ -92,8 +105,13 @@ def test_runs_as_the_image_user_without_the_key_in_its_configuration(host, conta
 
 
 def test_published_on_loopback_only(host, container):
+    # The engine's port (the release's own, or the front proxy's in front of it) and the release's
+    # port are bound to loopback only.
+    front = inspect(host, "publish=8000")
+    published = [(b["HostIp"], b["HostPort"]) for binds in front["HostConfig"]["PortBindings"].values() for b in binds]
+    assert ("127.0.0.1", "8000") in published and {address[0] for address in published} == {"127.0.0.1"}, published
     bindings = container["HostConfig"]["PortBindings"]["8000/tcp"]
-    assert [(b["HostIp"], b["HostPort"]) for b in bindings] == [("127.0.0.1", "8000")]
+    assert [b["HostIp"] for b in bindings] == ["127.0.0.1"], bindings
 
 
 def test_model_files_match_the_manifest_and_are_read_only(host):
@@ -110,9 +128,7 @@ def test_model_files_match_the_manifest_and_are_read_only(host):
 
 
 def container_mounts(host):
-    with host.sudo():
-        name = host.check_output("docker ps -q --filter label=com.docker.compose.project=slm-vllm")
-        return json.loads(host.check_output(f"docker inspect {name}"))[0]["Mounts"]
+    return inspect(host, f"label=com.docker.compose.project={serving_project(host)}")["Mounts"]
 
 
 def test_engine_record_names_the_endpoint_and_where_the_key_lives(host):
