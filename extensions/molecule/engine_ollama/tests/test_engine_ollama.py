@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = "/var/lib/slm-fleet/ollama"
+PROJECT, PORT = "slm-ollama", 11434
 REASONING = ("You are an expert reasoning assistant specialized in mathematics, logic, and code analysis.\n"
              "Always think step by step and show your work clearly.\n"
              "For mathematical problems, break down each calculation.\n"
@@ -42,24 +43,9 @@ def api(host):
     return json.loads(host.check_output(f"python3 - <<'PYEOF'\n{ASK}\nPYEOF"))
 
 
-def serving_project(host):
-    """Compose project of the serving release: behind the front proxy (the plan has memory for two releases)
-    the one proxy/serving.json names, otherwise slm-ollama itself."""
-    with host.sudo():
-        record = host.file(f"{ROOT}/proxy/serving.json")
-        return json.loads(record.content_string)["project"] if record.exists else "slm-ollama"
-
-
-def inspect(host, *filters):
-    with host.sudo():
-        name = host.check_output("docker ps -q " + " ".join(f"--filter {f}" for f in filters))
-        assert name and len(name.split()) == 1, f"want one container for {filters}, found {name!r}"
-        return json.loads(host.check_output(f"docker inspect {name}"))[0]
-
-
 @pytest.fixture(scope="module")
-def container(host):
-    return inspect(host, f"label=com.docker.compose.project={serving_project(host)}")
+def container(serving_container):
+    return serving_container
 
 
 def params(show):
@@ -78,12 +64,11 @@ def test_healthy_with_a_healthcheck_that_needs_no_curl(host, container):
     assert probe.rc != 0, "the image has no curl or wget, like Ollama's: the healthcheck must not need them"
 
 
-def test_published_on_loopback_only(host, container):
+def test_published_on_loopback_only(published_bindings, container):
     # The engine's port (the release's own, or the front proxy's in front of it) and the release's
     # port are bound to loopback only.
-    front = inspect(host, "publish=11434")
-    published = [(b["HostIp"], b["HostPort"]) for binds in front["HostConfig"]["PortBindings"].values() for b in binds]
-    assert ("127.0.0.1", "11434") in published and {address[0] for address in published} == {"127.0.0.1"}, published
+    assert ("127.0.0.1", "11434") in published_bindings, published_bindings
+    assert {address[0] for address in published_bindings} == {"127.0.0.1"}, published_bindings
     bindings = container["HostConfig"]["PortBindings"]["11434/tcp"]
     assert [b["HostIp"] for b in bindings] == ["127.0.0.1"], bindings
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = "/var/lib/slm-fleet/onnx"
+PROJECT, PORT = "slm-onnx", 8000
 KEY = "molecule-test-key"
 
 ASK = r"""
@@ -36,10 +37,9 @@ def release(host):
         return json.loads(host.file(f"{ROOT}/current/release.json").content_string)
 
 
-def test_compose_project_running_and_healthy(host):
-    with host.sudo():
-        out = host.check_output("docker ps --filter label=com.docker.compose.project=slm-onnx --format '{{.Status}}'")
-    assert "(healthy)" in out, out
+def test_compose_project_running_and_healthy(serving_container):
+    state = serving_container["State"]
+    assert state["Running"] and state["Health"]["Status"] == "healthy", state
 
 
 def test_health_and_chat_completion_from_the_host(host):
@@ -66,11 +66,10 @@ def test_model_files_match_the_manifest_and_are_read_only(host, release):
     assert host.run(f"sudo -u nobody test -w {model_dir}/{manifest['files'][0]['path']}").rc != 0
 
 
-def test_engine_runs_non_root_read_only_without_capabilities(host):
+def test_engine_runs_non_root_read_only_without_capabilities(host, serving_container):
+    info = serving_container
     with host.sudo():
-        name = host.check_output("docker ps -q --filter label=com.docker.compose.project=slm-onnx")
-        info = json.loads(host.check_output(f"docker inspect {name}"))[0]
-        top = host.check_output(f"docker top {name} -o pid,uid,comm")
+        top = host.check_output(f"docker top {info['Id'][:12]} -o pid,uid,comm")
     assert info["Config"]["User"] == "10001:10001"
     assert info["HostConfig"]["ReadonlyRootfs"] is True
     assert info["HostConfig"]["CapDrop"] == ["ALL"]
@@ -79,7 +78,7 @@ def test_engine_runs_non_root_read_only_without_capabilities(host):
     assert uids == {"10001"}, top
 
 
-def test_the_key_is_only_in_its_private_file(host, release):
+def test_the_key_is_only_in_its_private_file(host, release, serving_container):
     with host.sudo():
         key_file = host.file(f"{ROOT}/secrets/api_key")
         assert key_file.mode == 0o400 and key_file.uid == 10001 and key_file.content_string == KEY
@@ -87,10 +86,8 @@ def test_the_key_is_only_in_its_private_file(host, release):
         env = host.file(f"{ROOT}/current/engine.env").content_string
         assert "SLM_API_KEY_FILE=/run/secrets/api_key" in env and KEY not in env
         releases = host.check_output(f"cat {ROOT}/current/*")
-        name = host.check_output("docker ps -q --filter label=com.docker.compose.project=slm-onnx")
-        inspect = host.check_output(f"docker inspect {name}")
     assert KEY not in releases, "no release file holds the key (release ids hash only non-secret content)"
-    assert KEY not in inspect, "docker inspect must not show the key"
+    assert KEY not in json.dumps(serving_container), "docker inspect must not show the key"
 
 
 def test_engine_record_names_the_endpoint_and_where_the_key_lives(host, release):
@@ -101,11 +98,13 @@ def test_engine_record_names_the_endpoint_and_where_the_key_lives(host, release)
     assert record["api_key_file"] == f"{ROOT}/secrets/api_key" and KEY not in json.dumps(record)
 
 
-def test_api_published_on_loopback_only(host):
-    with host.sudo():
-        name = host.check_output("docker ps -q --filter label=com.docker.compose.project=slm-onnx")
-        ports = host.check_output(f"docker port {name}")
-    assert ports.strip() == "8000/tcp -> 127.0.0.1:8000", ports
+def test_api_published_on_loopback_only(published_bindings, serving_container):
+    # The engine's port (the release's own, or the front proxy's in front of it) and the release's
+    # port are bound to loopback only.
+    assert ("127.0.0.1", "8000") in published_bindings, published_bindings
+    assert {address[0] for address in published_bindings} == {"127.0.0.1"}, published_bindings
+    bindings = serving_container["HostConfig"]["PortBindings"]["8000/tcp"]
+    assert [b["HostIp"] for b in bindings] == ["127.0.0.1"], bindings
 
 
 def test_corrupted_artifact_was_refused_and_the_host_kept_serving(host, release):

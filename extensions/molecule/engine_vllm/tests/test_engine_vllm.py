@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = "/var/lib/slm-fleet/vllm"
+PROJECT, PORT = "slm-vllm", 8000
 KEY = "molecule-vllm-key"
 MODEL = "lab-tiny-phi3"
 
@@ -44,24 +45,9 @@ def api(host):
     return json.loads(host.check_output(f"python3 - {KEY} <<'PYEOF'\n{ASK}\nPYEOF"))
 
 
-def serving_project(host):
-    """Compose project of the serving release: behind the front proxy (the plan has memory for two releases)
-    the one proxy/serving.json names, otherwise slm-vllm itself."""
-    with host.sudo():
-        record = host.file(f"{ROOT}/proxy/serving.json")
-        return json.loads(record.content_string)["project"] if record.exists else "slm-vllm"
-
-
-def inspect(host, *filters):
-    with host.sudo():
-        name = host.check_output("docker ps -q " + " ".join(f"--filter {f}" for f in filters))
-        assert name and len(name.split()) == 1, f"want one container for {filters}, found {name!r}"
-        return json.loads(host.check_output(f"docker inspect {name}"))[0]
-
-
 @pytest.fixture(scope="module")
-def container(host):
-    return inspect(host, f"label=com.docker.compose.project={serving_project(host)}")
+def container(serving_container):
+    return serving_container
 
 
 def test_compose_project_running_and_healthy(container):
@@ -104,17 +90,16 @@ def test_runs_as_the_image_user_without_the_key_in_its_configuration(host, conta
         assert KEY not in host.check_output(f"cat {ROOT}/current/*"), "no release file holds the key"
 
 
-def test_published_on_loopback_only(host, container):
+def test_published_on_loopback_only(published_bindings, container):
     # The engine's port (the release's own, or the front proxy's in front of it) and the release's
     # port are bound to loopback only.
-    front = inspect(host, "publish=8000")
-    published = [(b["HostIp"], b["HostPort"]) for binds in front["HostConfig"]["PortBindings"].values() for b in binds]
-    assert ("127.0.0.1", "8000") in published and {address[0] for address in published} == {"127.0.0.1"}, published
+    assert ("127.0.0.1", "8000") in published_bindings, published_bindings
+    assert {address[0] for address in published_bindings} == {"127.0.0.1"}, published_bindings
     bindings = container["HostConfig"]["PortBindings"]["8000/tcp"]
     assert [b["HostIp"] for b in bindings] == ["127.0.0.1"], bindings
 
 
-def test_model_files_match_the_manifest_and_are_read_only(host):
+def test_model_files_match_the_manifest_and_are_read_only(host, container):
     with host.sudo():
         release = json.loads(host.file(f"{ROOT}/current/release.json").content_string)
         model_dir = release["model_dir"]
@@ -123,12 +108,8 @@ def test_model_files_match_the_manifest_and_are_read_only(host):
             path = f"{model_dir}/{entry['path']}"
             assert host.file(path).sha256sum == entry["sha256"], path
             assert host.file(path).mode == 0o444
-    mounts = {m["Destination"]: m for m in container_mounts(host)}
+    mounts = {m["Destination"]: m for m in container["Mounts"]}
     assert mounts["/model"]["RW"] is False and mounts["/model"]["Source"] == model_dir
-
-
-def container_mounts(host):
-    return inspect(host, f"label=com.docker.compose.project={serving_project(host)}")["Mounts"]
 
 
 def test_engine_record_names_the_endpoint_and_where_the_key_lives(host):
