@@ -156,9 +156,7 @@ class FleetRollout:
                    "-e", json.dumps({"slm_report_dir": str(report_dir)})] + self.extra
             print("[fleet] site %d/%d: %s (%s)" % (number, len(self.sites), name, inventory), flush=True)
             log = self.out_dir / "logs" / (name + ".log")
-            # The script's own output directory, made before the run: the rollout would otherwise create
-            # it from the site's first host and count that as a change of the host (changed=1 on a site
-            # whose hosts are all already on the release).
+            # The site's report directory, which the run fills and the index links to.
             report_dir.mkdir(parents=True, exist_ok=True)
             started = time.time()
             try:
