@@ -9,7 +9,8 @@ A host's rollout record (fact ``rollout_host``) is a dict with ``batch`` (1-base
 ``release_before``, ``release`` (what serves now), ``downtime_s`` (seconds clients could not be served
 while the release switched: None when nothing switched, 0.0 behind the front proxy) and ``reason``. Outcomes:
 
-- ``in progress``: the batch started and the host did not finish (killed, unreachable, run interrupted);
+- ``in progress``: the batch started and the host did not finish (killed, unreachable, run interrupted); once
+  its batch has been judged the summary reports it as ``failed``, with that reason;
 - ``passed``: deployed (or unchanged) and passed the gates in this run;
 - ``unchanged``: already on the release and verified in an earlier run: nothing done, not re-verified;
 - ``failed``: failed a phase or a gate (see reason);
@@ -90,7 +91,7 @@ def batch_verdict(batch: Iterable[str], records: Mapping[str, Optional[Mapping[s
 
 def _reason(record: Mapping[str, Any]) -> str:
     reason = str(record.get("reason") or "")
-    if record.get("outcome") == "in progress" and not reason:
+    if record.get("outcome", "in progress") == "in progress" and not reason:
         return "did not finish its batch (host unreachable or killed, or the run was interrupted)"
     return reason
 
@@ -103,6 +104,8 @@ def summary(site: str, state: Mapping[str, Any], records: Mapping[str, Optional[
     ``finished``); ``hosts`` every host of the site, in inventory order.
     """
     out_hosts: Dict[str, Dict[str, Any]] = {}
+    current_batch = int(state.get("batch") or 0)
+    judged_all = bool(state.get("finished") or state.get("aborted"))
     for host in hosts:
         record = records.get(host)
         if not record:
@@ -110,9 +113,13 @@ def summary(site: str, state: Mapping[str, Any], records: Mapping[str, Optional[
                                "downtime_s": None,
                                "reason": "refused by preflight, unreachable before the rollout, or outside --limit"}
             continue
+        outcome = record.get("outcome", "in progress")
+        # A host that did not finish a batch that has since been judged counted as failed there: say so.
+        if outcome == "in progress" and (judged_all or int(record.get("batch") or 0) < current_batch):
+            outcome = "failed"
         out_hosts[host] = {
             "batch": record.get("batch"),
-            "outcome": record.get("outcome", "in progress"),
+            "outcome": outcome,
             "release": record.get("release") or None,
             "release_before": record.get("release_before") or None,
             "downtime_s": record.get("downtime_s"),

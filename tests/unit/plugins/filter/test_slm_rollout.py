@@ -84,5 +84,11 @@ def test_summary_statuses_and_unfinished_hosts():
     assert running["status"] == "in progress"
     assert "did not finish its batch" in running["hosts"]["gw-2"]["reason"]
     assert running["lines"][1] == "  gw-1: batch 1, passed, serves bbb (was aaa), switch gap 0.0 s"
+    assert running["hosts"]["gw-2"]["outcome"] == "in progress", "its batch is still running"
     done = slm_rollout_summary(records, "s", {"batch": 2, "finished": True}, ["gw-1", "gw-2"], SETTINGS)
     assert done["status"] == "completed" and done["releases"] == ["aaa", "bbb"]
+    # Once its batch was judged, a host that never finished it counted as failed: the summary says so.
+    assert done["hosts"]["gw-2"]["outcome"] == "failed"
+    assert "did not finish its batch" in done["hosts"]["gw-2"]["reason"]
+    later = slm_rollout_summary(records, "s", {"batch": 3}, ["gw-1", "gw-2"], SETTINGS)
+    assert later["hosts"]["gw-2"]["outcome"] == "failed"
