@@ -33,6 +33,14 @@ def tiny_model() -> Path:
     return model_cache.built_model("tiny")[0]
 
 
+def needs_docker(problem: str) -> None:
+    """Skip a test whose Docker engine or image is missing (``problem`` says which) -- or fail it under
+    SLM_REQUIRE_DOCKER=1 (``make test``), where a missing image must not pass as a skipped test."""
+    if os.environ.get("SLM_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"{problem} (SLM_REQUIRE_DOCKER=1: make test requires it)")
+    pytest.skip(problem)
+
+
 def free_port() -> int:
     """A TCP port that was free a moment ago."""
     with socket.socket() as sock:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import API_KEY, chat, free_port
+from conftest import API_KEY, chat, free_port, needs_docker
 from slm_engine import __version__
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,9 +35,9 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def image() -> str:
     if shutil.which("docker") is None or docker("info", check=False).returncode != 0:
-        pytest.skip("no Docker engine")
+        needs_docker("no Docker engine")
     if docker("image", "inspect", BASE, check=False).returncode != 0:
-        pytest.skip(f"base image {BASE} not built (make images)")
+        needs_docker(f"base image {BASE} not built (make images)")
     build = subprocess.run(
         [str(REPO / "engine" / "build-image.sh"), BASE, TAG],
         capture_output=True,

@@ -5,7 +5,8 @@ Real pieces only: the slm-engine image serving the tiny model (two releases that
 settings), the front proxy image (images/slm-proxy), the role slm_release driven by ansible-playbook on
 this machine's Docker engine, and client threads with keep-alive connections sending non-streaming and
 streaming (SSE) chat completions without pause. Docker objects are named no-drop-switch-<random> and
-removed afterwards. Skipped without Docker or without the images (`make images`, engine/build-image.sh).
+removed afterwards. Skipped without Docker or without the images (`make images`, engine/build-image.sh);
+under `make test` (SLM_REQUIRE_DOCKER=1) that fails instead.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import API_KEY, MODEL_ID, free_port
+from conftest import API_KEY, MODEL_ID, free_port, needs_docker
 from slm_engine import __version__
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,9 +148,9 @@ class Site:
 def site(tiny_model: Path, tmp_path: Path) -> Iterator[Site]:
     for image in (ENGINE_IMAGE, PROXY_IMAGE):
         if docker("image", "inspect", image).returncode != 0:
-            pytest.skip(f"image {image} not built (make images; engine/build-image.sh)")
+            needs_docker(f"image {image} not built (make images; engine/build-image.sh)")
     if docker("compose", "version").returncode != 0:
-        pytest.skip("no Docker Compose v2")
+        needs_docker("no Docker Compose v2")
     key = tmp_path / "api_key"
     key.write_text(API_KEY)
     key.chmod(0o444)
@@ -326,7 +327,7 @@ def test_ollama_api_streams_through_a_switch_behind_the_front_proxy(tmp_path: Pa
     """Ollama's API (the emulator image): /api/chat NDJSON streams and /api/generate through a switch, none fails."""
     for image in (OLLAMA_IMAGE, PROXY_IMAGE):
         if docker("image", "inspect", image).returncode != 0:
-            pytest.skip(f"image {image} not built (make images)")
+            needs_docker(f"image {image} not built (make images)")
     candidate = free_port()
     s = Site(tmp_path / "ollama", f"no-drop-switch-{uuid.uuid4().hex[:8]}", free_port(), candidate, tmp_path / "none")
     s.write_ollama_release("111111111111", "5m")
