@@ -19,7 +19,8 @@ cd "$(dirname "$0")/.."
 log() { printf '[ee] %s\n' "$*"; }
 die() { printf '[ee] ERROR: %s\n' "$*" >&2; exit 1; }
 
-LABEL_KEY=io.edgeai.slm-fleet.recipe-sha256
+# shellcheck source=images/recipe.sh
+. images/recipe.sh
 ANSIBLE_BUNDLE_VERSION=$(sed -n 's/^ *- ARG ANSIBLE_BUNDLE_VERSION=\(.*\)$/\1/p' execution-environment.yml)
 [ -n "$ANSIBLE_BUNDLE_VERSION" ] || die "execution-environment.yml has no ANSIBLE_BUNDLE_VERSION build arg"
 version=$(sed -n 's/^version: *//p' galaxy.yml)
@@ -89,22 +90,9 @@ recipe=$(
     cat execution-environment.yml ee/* scripts/build-ee.sh requirements-ee.txt
   } | sha256sum | cut -d' ' -f1
 )
-current=$("$docker" image inspect --format "{{index .Config.Labels \"$LABEL_KEY\"}}" "$tag" 2>/dev/null || true)
-if [ "${FORCE:-0}" != 1 ] && [ "$current" = "$recipe" ]; then
-  log "$tag is up to date (recipe ${recipe:0:12}): nothing built"
-  exit 0
-fi
-if [ "${FORCE:-0}" = 1 ]; then
-  log "FORCE=1: rebuilding $tag (recipe ${recipe:0:12})"
-elif [ -n "$current" ]; then
-  log "$tag exists with recipe ${current:0:12}, want ${recipe:0:12}: rebuilding"
-else
-  log "$tag not present: building (recipe ${recipe:0:12})"
-fi
+recipe_up_to_date "$tag" "$recipe" && exit 0
 
-free_gb=$(df -Pk "$docker_root" | awk 'NR==2 {print int($4 / 1048576)}')
-[ "$free_gb" -ge "$min_free_gb" ] \
-  || die "only ${free_gb} GB free under $docker_root; building $tag needs ${min_free_gb} GB (image ~0.5 GB plus build stages). Free space (docker image prune) or set EE_MIN_FREE_GB"
+require_free_gb "$docker_root" "$min_free_gb" "image ~0.5 GB plus build stages" EE_MIN_FREE_GB
 
 # ansible-builder runs `docker build` with the first `docker` on PATH: put the BuildKit client there.
 # (The generated Containerfile has no `# syntax=` line, so BuildKit pulls no frontend image.)

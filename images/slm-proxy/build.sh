@@ -13,10 +13,11 @@
 set -euo pipefail
 
 PROXY_VERSION=0.1.0
-LABEL_KEY=io.edgeai.slm-fleet.recipe-sha256
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=images/recipe.sh
+. "$here/../recipe.sh"
 base=${1:-slm-fleet/debian:bookworm}
 tag=${2:-slm-fleet/slm-proxy:$PROXY_VERSION}
 docker=${DOCKER:-/usr/bin/docker}
@@ -36,11 +37,7 @@ if [ -n "$ca" ] && [ ! -s "$ca" ]; then
 fi
 
 recipe=$( { printf 'base=%s\n' "$base_id"; cat "$here/Dockerfile" "$here/build.sh"; } | sha256sum | cut -d' ' -f1)
-current=$("$docker" image inspect --format "{{index .Config.Labels \"$LABEL_KEY\"}}" "$tag" 2>/dev/null || true)
-if [ "${FORCE:-0}" != 1 ] && [ "$current" = "$recipe" ]; then
-  log "$tag is up to date (recipe ${recipe:0:12}): nothing built"
-  exit 0
-fi
+recipe_up_to_date "$tag" "$recipe" && exit 0
 
 context=$(mktemp -d "${TMPDIR:-/tmp}/slm-proxy-context.XXXXXX")
 trap 'rm -rf "$context"' EXIT

@@ -17,10 +17,11 @@ set -euo pipefail
 
 VLLM_VERSION=0.32.0
 TORCH_VERSION=2.13.0+cpu
-LABEL_KEY=io.edgeai.slm-fleet.recipe-sha256
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=images/recipe.sh
+. "$here/../recipe.sh"
 entrypoint=$repo/roles/engine_vllm/files/vllm-entrypoint.sh
 base=${1:-slm-fleet/debian:bookworm}
 tag=${2:-slm-fleet/vllm-cpu:$VLLM_VERSION}
@@ -69,22 +70,9 @@ recipe=$(
   } | sha256sum | cut -d' ' -f1
 )
 
-current=$("$docker" image inspect --format "{{index .Config.Labels \"$LABEL_KEY\"}}" "$tag" 2>/dev/null || true)
-if [ "${FORCE:-0}" != 1 ] && [ "$current" = "$recipe" ]; then
-  log "$tag is up to date (recipe ${recipe:0:12}): nothing built"
-  exit 0
-fi
-if [ "${FORCE:-0}" = 1 ]; then
-  log "FORCE=1: rebuilding $tag (recipe ${recipe:0:12})"
-elif [ -n "$current" ]; then
-  log "$tag exists with recipe ${current:0:12}, want ${recipe:0:12}: rebuilding"
-else
-  log "$tag not present: building (recipe ${recipe:0:12})"
-fi
+recipe_up_to_date "$tag" "$recipe" && exit 0
 
-free_gb=$(df -Pk "$docker_root" | awk 'NR==2 {print int($4 / 1048576)}')
-[ "$free_gb" -ge "$min_free_gb" ] \
-  || die "only ${free_gb} GB free under $docker_root; building $tag needs ${min_free_gb} GB (image ~4 GB plus build layers). Free space (docker image prune) or set VLLM_CPU_MIN_FREE_GB"
+require_free_gb "$docker_root" "$min_free_gb" "image ~4 GB plus build layers" VLLM_CPU_MIN_FREE_GB
 
 # A temporary build context: the Dockerfile, the entrypoint, the wheel (hard link when possible).
 context=$(mktemp -d "${TMPDIR:-/tmp}/vllm-cpu-context.XXXXXX")
@@ -96,7 +84,7 @@ chmod 0755 "$context/vllm-entrypoint.sh"
 ln "$wheel" "$context/wheels/" 2>/dev/null || cp "$wheel" "$context/wheels/" \
   || die "cannot copy $wheel into the build context $context (free space in ${TMPDIR:-/tmp}?)"
 
-args=(build --progress=plain --tag "$tag" --label "$LABEL_KEY=$recipe"
+args=(build --progress=plain --tag "$tag" --label "$RECIPE_LABEL=$recipe"
   --build-arg "BASE_IMAGE=$base" --build-arg "VLLM_VERSION=$VLLM_VERSION")
 mirror=$("$repo/scripts/mirror-uri.sh" 2>/dev/null || true)
 if [ -n "$mirror" ]; then
