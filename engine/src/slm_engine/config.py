@@ -67,6 +67,7 @@ class ServeConfig:
     max_body_bytes: int = 2**20
     max_connections: int = 128
     prefix_cache_mib: int = 0
+    prompt_lookup_drafts: int = 0  # 0: off; see lookup_decoding.py
 
     @property
     def prefix_cache_sessions(self) -> int:
@@ -228,6 +229,9 @@ def load_config(env: Mapping[str, str] | None = None) -> ServeConfig:
     batch_window_ms = r.number("SLM_BATCH_WINDOW_MS", 10.0, 0.0, 1000.0)
     max_body_bytes = r.integer("SLM_MAX_BODY_BYTES", 2**20, 1024, 64 * 2**20)
     prefix_cache_mib = r.integer("SLM_PREFIX_CACHE_MIB", 0, 0, 1_048_576)
+    prompt_lookup_drafts = r.integer(
+        "SLM_PROMPT_LOOKUP_DRAFTS", 0, 0, 16, " (0 turns prompt-lookup drafts off)"
+    )
     in_flight = max_concurrency + queue_size
     max_connections = r.integer(
         "SLM_MAX_CONNECTIONS",
@@ -261,4 +265,5 @@ def load_config(env: Mapping[str, str] | None = None) -> ServeConfig:
         max_body_bytes=max_body_bytes,
         max_connections=max_connections,
         prefix_cache_mib=prefix_cache_mib,
+        prompt_lookup_drafts=prompt_lookup_drafts,
     )

@@ -36,6 +36,7 @@ import onnxruntime_genai as og
 
 from .config import ServeConfig
 from .jobs import Begun, Delta, Finish, GenerationParams, Job
+from .lookup_decoding import LookupGeneration
 from .prefix_cache import PrefixCache
 from .prompt_tokens import PromptEncoder, read_tokenizer_info
 from .tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
@@ -78,6 +79,8 @@ class EngineWorker:
         self.prefix_cache = PrefixCache(config.prefix_cache_sessions)  # engine thread only
         self.batches = 0  # written by the engine thread only (read by /metrics)
         self.batched_requests = 0
+        self.lookup_generations = 0  # SLM_PROMPT_LOOKUP_DRAFTS: generations run with drafts
+        self.lookup_accepted = 0  # draft tokens accepted in those
 
     # ---- event-loop side -------------------------------------------------------------------
 
@@ -227,6 +230,10 @@ class EngineWorker:
         batch = self._held[: self.config.max_concurrency]
         self._held = self._held[self.config.max_concurrency :]
         static = not self.config.model.dynamic_batching
+        if static and len(batch) == 1 and self._lookup_eligible(batch[0]):
+            self._run_lookup(batch[0])  # not an engine batch: resident state stays resident
+            self._demand = len(self._jobs) + len(self._held)
+            return
         if static:  # only the last batch's state is still resident (see prefix_cache.py)
             self.prefix_cache.keep_only_batch(self.batches)
         for job in batch:  # static: the cache holds one request at most, so one continues
@@ -319,22 +326,81 @@ class EngineWorker:
             if job is None:
                 continue
             if int(event.flags) & _TOKEN and event.token is not None and not job.stopped:
-                job.generated += 1
-                token = int(event.token)
-                job.token_ids.append(token)
-                piece = self._markers.get(token) or job.stream.decode(token)
-                text = job.stop.feed(piece) if piece else ""
-                if text:
-                    out.append((job, Delta(text)))
-                    self._urgent |= not job.delivered
-                    job.delivered = True
-                if job.stop.matched:
-                    job.stopped = True
+                self._feed(job, int(event.token), out)
+                if job.stopped:
                     job.request.cancel_turn(job.turn_id)
             if event.finish_reason != og.FinishReason.NONE:
                 out.extend(self._finish(job, event))
                 self._urgent = True
         return out
+
+    def _feed(self, job: Job, token: int, out: list[tuple[Job, Delta | Finish]]) -> None:
+        """Account one generated token: its text (minus stop strings) goes to `out`."""
+        job.generated += 1
+        job.token_ids.append(token)
+        piece = self._markers.get(token) or job.stream.decode(token)
+        text = job.stop.feed(piece) if piece else ""
+        if text:
+            out.append((job, Delta(text)))
+            self._urgent |= not job.delivered
+            job.delivered = True
+        if job.stop.matched:
+            job.stopped = True
+
+    def _lookup_eligible(self, job: Job) -> bool:
+        """Run `job` with prompt-lookup drafts? (see lookup_decoding.py)"""
+        p = job.params
+        if not self.config.prompt_lookup_drafts or p.temperature != 0 or p.guidance is not None:
+            return False
+        cache = self.prefix_cache  # a held conversation to continue is worth more than drafts
+        ids = np.asarray(p.prompt_ids, dtype=np.int32)
+        return not (cache.max_sessions and job.may_reuse and cache.longest(ids))
+
+    def _run_lookup(self, job: Job) -> None:
+        """Generate `job` alone on an og.Generator with n-gram drafts, taking commands (cancel,
+        new submissions, shutdown) between its steps."""
+        p = job.params
+        try:
+            run = LookupGeneration(
+                self._model, p.prompt_ids, p.max_new_tokens, self.config.prompt_lookup_drafts
+            )
+        except Exception as exc:
+            log.warning("prompt lookup unavailable (%s): generating without drafts", exc)
+            self._begin(job)
+            return
+        self.lookup_generations += 1
+        job.stream = self.tokenizer.create_stream()
+        reason, out = "", []
+        while not reason:
+            for kind, other in self._take_commands(block=False):
+                if other is job and kind == "cancel":
+                    reason = "cancelled"
+                elif kind == "shutdown":
+                    self._commands.put((kind, other))  # for _serve, once this job is answered
+                    reason = "cancelled"
+                else:
+                    self._apply([(kind, other)])
+            if reason:
+                break
+            for token in run.step():
+                self._feed(job, token, out)
+                if job.stopped:
+                    break
+            if job.stopped:
+                reason = "stop"
+            elif run.done:
+                reason = "length" if run.generated >= p.max_new_tokens else "stop"
+            now = time.monotonic()
+            if out and (reason or self._urgent or now - self._delivered_at >= DELIVERY_INTERVAL):
+                self._post(out)
+                out, self._urgent, self._delivered_at = [], False, now
+        tail = "" if job.stopped or reason == "cancelled" else job.stop.flush()
+        if tail:
+            out.append((job, Delta(tail)))
+        out.append((job, Finish(reason, len(p.prompt_ids), job.generated)))
+        self._post(out)
+        self.lookup_accepted += run.accepted()
+        run.close()
 
     def _finish(self, job: Job, event: Any) -> list[tuple[Job, Delta | Finish]]:
         reason = "stop" if job.stopped else _FINISH_REASONS.get(event.finish_reason, "cancelled")

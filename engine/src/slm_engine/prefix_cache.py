@@ -59,6 +59,18 @@ class PrefixCache:
                 best_key, best_len = key, n
         return None if best_key is None else self._held.pop(best_key)
 
+    def longest(self, prompt_ids: np.ndarray) -> int:
+        """Tokens of the longest held proper prefix of `prompt_ids` (0: none); nothing is taken."""
+        return max(
+            (
+                len(h.tokens)
+                for h in self._held.values()
+                if len(h.tokens) < len(prompt_ids)
+                and np.array_equal(prompt_ids[: len(h.tokens)], h.tokens)
+            ),
+            default=0,
+        )
+
     def put(self, tokens: np.ndarray, request: Any, batch: int = 0) -> None:
         """Hold an idle request (most recently used); closes the oldest beyond the budget."""
         if self.max_sessions <= 0:

@@ -61,6 +61,16 @@ class Server:
                     "Requests started in engine batches (divide by batches_total: batch size).",
                     lambda: worker.batched_requests,
                 ),
+                "prompt_lookup_generations_total": (
+                    "counter",
+                    "Generations run alone with prompt-lookup drafts (SLM_PROMPT_LOOKUP_DRAFTS).",
+                    lambda: worker.lookup_generations,
+                ),
+                "prompt_lookup_accepted_tokens_total": (
+                    "counter",
+                    "Draft tokens accepted in those (each saved a forward pass).",
+                    lambda: worker.lookup_accepted,
+                ),
             },
         )
 
