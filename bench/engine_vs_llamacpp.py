@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -185,6 +186,25 @@ class Server:
         if response.status_code != 200:
             raise RuntimeError(f"{self.name}: {response.status_code} {response.text[:300]}")
         return elapsed, response.json()
+
+    def streamed(self, messages: list[dict[str, str]], tokens: int) -> tuple[float, float, int]:
+        """(first content event, last content event, completion tokens) of a streamed request,
+        times in seconds from sending it; slm-engine only (its usage chunk gives the count)."""
+        body = {"model": MODEL, "messages": messages, "max_tokens": tokens, "temperature": 0,
+                "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+        first = last = 0.0
+        count = 0
+        started = time.perf_counter()
+        with self.client.stream("POST", "/v1/chat/completions", json=body) as response:
+            for line in response.iter_lines():
+                now = time.perf_counter() - started
+                if line.startswith('data: {"id"'):
+                    event = json.loads(line[6:])
+                    if event["choices"] and event["choices"][0]["delta"].get("content"):
+                        first, last = first or now, now
+                    if event.get("usage"):
+                        count = int(event["usage"]["completion_tokens"])
+        return first, last, count
 
     def aggregate(self, clients: int, tokens: int, per_client: int = 2) -> float:
         """Completion tokens/s with `clients` clients sending requests back to back."""
@@ -378,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import speculative_lookup
 
         speculative_lookup.report(model_dir, args.threads, args.tokens, count)
+        speculative_lookup.server_report(model_dir, args.threads, args.tokens, args.rounds)
     return 0
 
 

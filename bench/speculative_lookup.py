@@ -147,6 +147,44 @@ def report(
         )
 
 
+def server_report(model_dir: Path, threads: int, tokens: int, rounds: int = 3) -> None:
+    """The same through the server: SLM_PROMPT_LOOKUP_DRAFTS=DRAFTS against 0, alternating."""
+    import engine_vs_llamacpp as evl  # the bench's server launcher and client
+
+    env = {"SLM_MODEL_DIR": str(model_dir), "SLM_MODEL_ID": evl.MODEL, "SLM_HOST": "127.0.0.1",
+           "SLM_THREADS": str(threads), "SLM_LOG_LEVEL": "warning"}  # fmt: skip
+    argv = [sys.executable, "-m", "slm_engine", "serve"]
+    servers = []
+    try:
+        for name, drafts in (("slm-drafts", DRAFTS), ("slm-plain", 0)):
+            port = evl._free_port()
+            servers.append(evl.Server(name, argv, {**env, "SLM_PORT": str(port),
+                                      "SLM_PROMPT_LOOKUP_DRAFTS": str(drafts)}, port))  # fmt: skip
+        print(f"\nserver, SLM_PROMPT_LOOKUP_DRAFTS={DRAFTS} / 0, {tokens} tokens, greedy")
+        print(f"{'prompt':12} {'TTFT ratio':>10} {'decode ratio':>13} same text  (streamed)")
+        for name, prompt in PROMPTS.items():
+            messages = [{"role": "user", "content": prompt}]
+            ttft: dict[str, list[float]] = {s.name: [] for s in servers}
+            rate: dict[str, list[float]] = {s.name: [] for s in servers}
+            texts: dict[str, set[str]] = {s.name: set() for s in servers}
+            for rnd in range(rounds):
+                for s in servers if rnd % 2 == 0 else servers[::-1]:
+                    time.sleep(0.5)
+                    first, last, n = s.streamed(messages, tokens)
+                    ttft[s.name].append(first)
+                    rate[s.name].append((n - 1) / (last - first))
+                    _, body = s.chat(messages, tokens)
+                    texts[s.name].add(body["choices"][0]["message"]["content"])
+            a, b = (s.name for s in servers)
+            same = texts[a] == texts[b] and len(texts[a]) == 1
+            t_ratio = evl.paired_median(ttft[a], ttft[b])
+            d_ratio = evl.paired_median(rate[a], rate[b])
+            print(f"{name:12} {t_ratio:>10.2f} {d_ratio:>13.2f} {'yes' if same else 'NO'}")
+    finally:
+        for s in servers:
+            s.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=64)
@@ -159,6 +197,7 @@ def main() -> int:
 
     model_dir, _ = model_cache.built_model("bench", variant="compact")
     report(model_dir, args.threads, args.tokens, rounds=args.rounds, ngram=args.ngram)
+    server_report(model_dir, args.threads, args.tokens, args.rounds)
     return 0
 
 
