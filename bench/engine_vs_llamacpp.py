@@ -20,6 +20,13 @@ Measured, all greedy, non-streaming (the same client code for both servers):
     nice -n 10 .venv/bin/python bench/engine_vs_llamacpp.py [--rounds 3] [--tokens 64]
         [--prefix-tokens 1024] [--threads 2] [--speculative]
 
+On a machine whose load average is well over its core count (a shared CI or development box),
+llama.cpp's multi-threaded decode collapses: its threads meet at spin barriers many times per
+token, and one descheduled thread stalls the other (measured here at load 12-16 on 2 cores:
+6-15 tok/s single stream with 2 threads, 60-85 tok/s with 1, and fast again whenever other
+requests were queued). onnxruntime's thread pool degrades far less. Read the load average
+printed with the table; on a busy machine, compare at `--threads 1` as well.
+
 `--speculative` adds onnxruntime-genai's prompt-lookup (n-gram) drafts, raw, in this process:
 bench/speculative_lookup.py.
 """
