@@ -68,6 +68,7 @@ class ServeConfig:
     max_connections: int = 128
     prefix_cache_mib: int = 0
     prompt_lookup_drafts: int = 0  # 0: off; see lookup_decoding.py
+    prefix_generators_mib: int = 0  # 0: off; see generator_pool.py
 
     @property
     def prefix_cache_sessions(self) -> int:
@@ -75,6 +76,13 @@ class ServeConfig:
         SLM_MAX_LENGTH tokens)."""
         per_session = self.model.kv_cache_bytes(1, self.max_length)
         return self.prefix_cache_mib * 2**20 // per_session
+
+    @property
+    def prefix_generators(self) -> int:
+        """Idle og.Generators (shared-prefix reuse) whose KV state fits in
+        SLM_PREFIX_GENERATORS_MIB (each counted at SLM_MAX_LENGTH tokens)."""
+        per_generator = self.model.kv_cache_bytes(1, self.max_length)
+        return self.prefix_generators_mib * 2**20 // per_generator
 
 
 def available_cpus() -> int:
@@ -232,6 +240,9 @@ def load_config(env: Mapping[str, str] | None = None) -> ServeConfig:
     prompt_lookup_drafts = r.integer(
         "SLM_PROMPT_LOOKUP_DRAFTS", 0, 0, 16, " (0 turns prompt-lookup drafts off)"
     )
+    prefix_generators_mib = r.integer(
+        "SLM_PREFIX_GENERATORS_MIB", 0, 0, 1_048_576, " (0 turns shared-prefix reuse off)"
+    )
     in_flight = max_concurrency + queue_size
     max_connections = r.integer(
         "SLM_MAX_CONNECTIONS",
@@ -266,4 +277,5 @@ def load_config(env: Mapping[str, str] | None = None) -> ServeConfig:
         max_connections=max_connections,
         prefix_cache_mib=prefix_cache_mib,
         prompt_lookup_drafts=prompt_lookup_drafts,
+        prefix_generators_mib=prefix_generators_mib,
     )

@@ -35,6 +35,7 @@ import numpy as np
 import onnxruntime_genai as og
 
 from .config import ServeConfig
+from .generator_pool import GeneratorPool, PooledGeneration
 from .jobs import Begun, Delta, Finish, GenerationParams, Job
 from .lookup_decoding import LookupGeneration
 from .prefix_cache import PrefixCache
@@ -81,6 +82,9 @@ class EngineWorker:
         self.batched_requests = 0
         self.lookup_generations = 0  # SLM_PROMPT_LOOKUP_DRAFTS: generations run with drafts
         self.lookup_accepted = 0  # draft tokens accepted in those
+        self.generator_pool = GeneratorPool(config.prefix_generators)  # engine thread only
+        self.pooled_generations = 0  # SLM_PREFIX_GENERATORS_MIB: generations run on the pool
+        self.pooled_reuses = 0  # those that continued an idle Generator's prefix
 
     # ---- event-loop side -------------------------------------------------------------------
 
@@ -165,6 +169,12 @@ class EngineWorker:
                 self.config.prefix_cache_sessions,
                 self.config.prefix_cache_mib,
             )
+        if self.config.prefix_generators:
+            log.info(
+                "shared-prefix reuse: up to %d idle generators (SLM_PREFIX_GENERATORS_MIB=%d)",
+                self.config.prefix_generators,
+                self.config.prefix_generators_mib,
+            )
 
     def _serve(self) -> None:
         buffer = self._engine.create_event_buffer(max(16, 2 * self.config.max_concurrency))
@@ -230,8 +240,9 @@ class EngineWorker:
         batch = self._held[: self.config.max_concurrency]
         self._held = self._held[self.config.max_concurrency :]
         static = not self.config.model.dynamic_batching
-        if static and len(batch) == 1 and self._lookup_eligible(batch[0]):
-            self._run_lookup(batch[0])  # not an engine batch: resident state stays resident
+        alone = self._alone_path(batch[0]) if static and len(batch) == 1 else None
+        if alone is not None:
+            self._run_alone(batch[0], alone)  # not an engine batch: resident state stays resident
             self._demand = len(self._jobs) + len(self._held)
             return
         if static:  # only the last batch's state is still resident (see prefix_cache.py)
@@ -347,28 +358,50 @@ class EngineWorker:
         if job.stop.matched:
             job.stopped = True
 
-    def _lookup_eligible(self, job: Job) -> bool:
-        """Run `job` with prompt-lookup drafts? (see lookup_decoding.py)"""
+    def _alone_path(self, job: Job) -> str | None:
+        """How a request a static batch would run alone goes on an og.Generator: "pool"
+        (shared-prefix reuse, generator_pool.py), "lookup" (drafts, lookup_decoding.py) or
+        None (og.Engine). Both need greedy decoding without a grammar."""
         p = job.params
-        if not self.config.prompt_lookup_drafts or p.temperature != 0 or p.guidance is not None:
-            return False
-        cache = self.prefix_cache  # a held conversation to continue is worth more than drafts
+        if p.temperature != 0 or p.guidance is not None:
+            return None
         ids = np.asarray(p.prompt_ids, dtype=np.int32)
-        return not (cache.max_sessions and job.may_reuse and cache.longest(ids))
+        cache = self.prefix_cache  # a held conversation may hold more of the prompt
+        held = cache.longest(ids) if cache.max_sessions and job.may_reuse else 0
+        if self.generator_pool.max_generators and self.generator_pool.longest(ids) >= held:
+            return "pool"
+        if self.config.prompt_lookup_drafts and not held:
+            return "lookup"
+        return None
 
-    def _run_lookup(self, job: Job) -> None:
-        """Generate `job` alone on an og.Generator with n-gram drafts, taking commands (cancel,
+    def _run_alone(self, job: Job, path: str) -> None:
+        """Generate `job` alone on an og.Generator (see `_alone_path`), taking commands (cancel,
         new submissions, shutdown) between its steps."""
         p = job.params
+        run: PooledGeneration | LookupGeneration
         try:
-            run = LookupGeneration(
-                self._model, p.prompt_ids, p.max_new_tokens, self.config.prompt_lookup_drafts
-            )
+            if path == "pool":
+                run = PooledGeneration(
+                    self._model,
+                    self.generator_pool,
+                    p.prompt_ids,
+                    p.max_new_tokens,
+                    self.config.max_length,
+                )
+            else:
+                run = LookupGeneration(
+                    self._model, p.prompt_ids, p.max_new_tokens, self.config.prompt_lookup_drafts
+                )
         except Exception as exc:
-            log.warning("prompt lookup unavailable (%s): generating without drafts", exc)
+            log.warning("og.Generator unavailable (%s): generating on the engine", exc)
             self._begin(job)
             return
-        self.lookup_generations += 1
+        if isinstance(run, PooledGeneration):
+            self.pooled_generations += 1
+            self.pooled_reuses += run.reused > 0
+            job.reused = run.reused
+        else:
+            self.lookup_generations += 1
         job.stream = self.tokenizer.create_stream()
         reason, out = "", []
         while not reason:
@@ -397,10 +430,13 @@ class EngineWorker:
         tail = "" if job.stopped or reason == "cancelled" else job.stop.flush()
         if tail:
             out.append((job, Delta(tail)))
-        out.append((job, Finish(reason, len(p.prompt_ids), job.generated)))
+        out.append((job, Finish(reason, len(p.prompt_ids), job.generated, None, job.reused)))
         self._post(out)
         self.lookup_accepted += run.accepted()
-        run.close()
+        if isinstance(run, PooledGeneration):
+            run.release()  # its state matches its tokens whatever the reason it ended
+        else:
+            run.close()
 
     def _finish(self, job: Job, event: Any) -> list[tuple[Job, Delta | Finish]]:
         reason = "stop" if job.stopped else _FINISH_REASONS.get(event.finish_reason, "cancelled")
@@ -455,6 +491,7 @@ class EngineWorker:
             request.close()
         self._jobs.clear()
         self.prefix_cache.clear()
+        self.generator_pool.clear()
         self._held.clear()
 
     def _teardown(self) -> None:

@@ -55,6 +55,21 @@ class Server:
                     "Idle conversations whose KV state is held for their next turn.",
                     lambda: len(worker.prefix_cache),
                 ),
+                "prefix_generators": (
+                    "gauge",
+                    "Idle og.Generators held for shared-prefix reuse (SLM_PREFIX_GENERATORS_MIB).",
+                    lambda: len(worker.generator_pool),
+                ),
+                "prefix_generator_generations_total": (
+                    "counter",
+                    "Greedy generations run alone on a pooled og.Generator.",
+                    lambda: worker.pooled_generations,
+                ),
+                "prefix_generator_reuses_total": (
+                    "counter",
+                    "Those that continued an idle og.Generator's prefix.",
+                    lambda: worker.pooled_reuses,
+                ),
                 "batches_total": ("counter", "Engine batches started.", lambda: worker.batches),
                 "batched_requests_total": (
                     "counter",
