@@ -85,11 +85,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--cache", type=Path, default=REPO / ".cache" / "llamacpp", help="llama.cpp venv, GGUF"
     )
     parser.add_argument("--speculative", action="store_true", help="also n-gram drafts, raw")
+    parser.add_argument(
+        "--prefix-generators-mib",
+        type=int,
+        default=0,
+        help="slm-engine's SLM_PREFIX_GENERATORS_MIB (shared-prefix reuse; 0: off)",
+    )
     args = parser.parse_args(argv)
     try:
         args.levels = [int(x) for x in args.levels.split(",")]
     except ValueError:
         parser.error(f"--levels: got {args.levels!r}, allowed comma-separated integers like 1,4,8")
+    if args.prefix_generators_mib < 0:
+        parser.error(f"--prefix-generators-mib: got {args.prefix_generators_mib}, allowed >= 0")
     for name in ("rounds", "tokens", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name}: got {getattr(args, name)}, allowed an integer >= 1")
@@ -295,15 +303,19 @@ def measure_round(
     r.add("ttft_next_turn", t)
     r.add("reused_tokens", s.metric("slm_engine_prompt_tokens_reused_total") - reused_before)
 
+    reused_before = s.metric("slm_engine_prompt_tokens_reused_total")
     t, _ = s.chat(
         [{"role": "system", "content": system}, {"role": "user", "content": QUESTIONS[3]}], 1
     )
     r.add("ttft_shared_system", t)
+    r.add("reused_shared", s.metric("slm_engine_prompt_tokens_reused_total") - reused_before)
 
     again = [{"role": "user", "content": long_prompt(count, args.prefix_tokens, f"{tag}-again")}]
     s.chat(again, 1)
+    reused_before = s.metric("slm_engine_prompt_tokens_reused_total")
     t, _ = s.chat(again, 1)
     r.add("ttft_same_again", t)
+    r.add("reused_again", s.metric("slm_engine_prompt_tokens_reused_total") - reused_before)
 
 
 def settled(run: Callable[..., Any], *a: Any) -> Any:
@@ -328,6 +340,7 @@ def start_servers(
             "SLM_QUEUE_SIZE": "64",
             "SLM_MAX_LENGTH": str(args.context),
             "SLM_PREFIX_CACHE_MIB": "256",
+            "SLM_PREFIX_GENERATORS_MIB": str(args.prefix_generators_mib),
             "SLM_LOG_LEVEL": "warning",
         },
         port,
@@ -458,6 +471,11 @@ def report(
     reused = med(a["reused_tokens"])
     lines.append(
         f"slm-engine prompt tokens reused on the next turn (/metrics): {reused:.0f} of ~{n}"
+    )
+    lines.append(
+        f"slm-engine SLM_PREFIX_GENERATORS_MIB={args.prefix_generators_mib}: prompt tokens reused "
+        f"on the shared system prompt {med(a['reused_shared']):.0f}, on the same prompt again "
+        f"{med(a['reused_again']):.0f} (/metrics)"
     )
     lines.append(
         "load average (1 min) at start and after each round: " + " ".join(f"{x:.1f}" for x in loads)
