@@ -403,7 +403,7 @@ class EngineWorker:
         else:
             self.lookup_generations += 1
         job.stream = self.tokenizer.create_stream()
-        reason, out = "", []
+        reason, out, error = "", [], None
         while not reason:
             for kind, other in self._take_commands(block=False):
                 if other is job and kind == "cancel":
@@ -415,7 +415,13 @@ class EngineWorker:
                     self._apply([(kind, other)])
             if reason:
                 break
-            for token in run.step():
+            try:
+                tokens = run.step()
+            except Exception as exc:  # this generation fails; the server goes on
+                log.warning("generation on og.Generator failed: %s", exc)
+                error, reason = f"generation failed ({exc})", "error"
+                break
+            for token in tokens:
                 self._feed(job, token, out)
                 if job.stopped:
                     break
@@ -427,13 +433,13 @@ class EngineWorker:
             if out and (reason or self._urgent or now - self._delivered_at >= DELIVERY_INTERVAL):
                 self._post(out)
                 out, self._urgent, self._delivered_at = [], False, now
-        tail = "" if job.stopped or reason == "cancelled" else job.stop.flush()
+        tail = "" if job.stopped or reason in ("cancelled", "error") else job.stop.flush()
         if tail:
             out.append((job, Delta(tail)))
-        out.append((job, Finish(reason, len(p.prompt_ids), job.generated, None, job.reused)))
+        out.append((job, Finish(reason, len(p.prompt_ids), job.generated, error, job.reused)))
         self._post(out)
         self.lookup_accepted += run.accepted()
-        if isinstance(run, PooledGeneration):
+        if isinstance(run, PooledGeneration) and reason != "error":
             run.release()  # its state matches its tokens whatever the reason it ended
         else:
             run.close()
