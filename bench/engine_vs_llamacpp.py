@@ -18,7 +18,11 @@ Measured, all greedy, non-streaming (the same client code for both servers):
 * resident memory (VmRSS now, VmHWM peak) of each server process.
 
     nice -n 10 .venv/bin/python bench/engine_vs_llamacpp.py [--rounds 3] [--tokens 64]
-        [--prefix-tokens 1024] [--threads 2] [--speculative]
+        [--prefix-tokens 1024] [--threads 2] [--speculative] [--prefix-generators-mib 256]
+
+`--prefix-generators-mib` turns on slm-engine's shared-prefix reuse (SLM_PREFIX_GENERATORS_MIB,
+engine/src/slm_engine/generator_pool.py), which serves the shared-system-prompt and same-prompt
+rows; the report then says how many prompt tokens it reused there.
 
 On a machine whose load average is well over its core count (a shared CI or development box),
 llama.cpp's multi-threaded decode collapses: its threads meet at spin barriers many times per

@@ -10,7 +10,8 @@ model sees the same tokens; tests/engine/test_prefix_cache.py checks it).
 
 What it cannot do: the engine rewinds only to the start of a turn, and a turn must generate, so
 a prefix that ends inside a held sequence (a shared system prompt followed by another question)
-cannot be reused exactly; those prompts are computed in full. On CPU, onnxruntime-genai 0.18's
+cannot be reused exactly here; generator_pool.py (SLM_PREFIX_GENERATORS_MIB) reuses those for
+greedy requests that run alone, through og.Generator.rewind_to. On CPU, onnxruntime-genai 0.18's
 static batching keeps a finished request's state resident only until the next batch has run,
 and continues only one resident request per batch ("Continuous decoding requires exactly one
 resident request in a static engine batch"): there, only a generation that ran alone can be
