@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SITE ?= lab
 
-.PHONY: help venv collections docker images lab-model lab-up lab-down fleet-rollout demo lint test ee test-ee bench-scale clean
+.PHONY: help venv collections docker images lab-model lab-up lab-down fleet-rollout demo lint test ee test-ee bench-scale bench-llamacpp clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ test-ee: ee lab-model ## Run site.yml inside the execution environment with ansi
 BENCH_SIZES ?= 10,50,100
 bench-scale: collections ## Controller cost per host-task at 10/50/100 SSH hosts, main vs this tree (creates and removes scale-bench-*).
 	nice -n 10 $(VENV)/bin/python bench/scale_host_tasks.py --sizes $(BENCH_SIZES)
+
+bench-llamacpp: venv ## slm-engine against llama.cpp on the bench checkpoint (first run builds llama-cpp-python 0.3.36 into .cache/llamacpp, ~6 min).
+	nice -n 10 $(VENV)/bin/python bench/engine_vs_llamacpp.py --rounds 3 $(BENCH_LLAMACPP_ARGS)
 
 lint: collections ## yamllint, ansible-lint (production profile), syntax check of every playbook, ansible-test sanity.
 	@scripts/test.sh lint
