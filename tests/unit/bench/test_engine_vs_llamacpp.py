@@ -127,6 +127,8 @@ def test_report_prints_every_ratio_with_its_target():
         "ttft_shared_system": series(1.3),
         "ttft_same_again": series(1.3),
         "reused_tokens": series(1046),
+        "reused_shared": series(1028),
+        "reused_again": series(1072),
         "agg1": series(400),
         "agg4": series(1000),
         "rss": series(400 * 1024),
@@ -152,6 +154,7 @@ def test_report_prints_every_ratio_with_its_target():
     assert "llama.cpp aggregate 4 clients / 1 client: 1.00" in text
     assert "VmRSS" in text and "1.33" in text
     assert "reused on the next turn (/metrics): 1046" in text
+    assert "on the shared system prompt 1028, on the same prompt again 1072" in text
     assert "load average (1 min) at start and after each round: 1.0 2.0" in text
 
 
