@@ -14,47 +14,17 @@ build). The site report must leave the job in the runner's artifacts directory.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import uuid
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+from ee_job import REPO, assert_ran_in_the_ee, run_job
 
-REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / ".cache/lab/tiny-phi3-hf"
 COMPOSE = REPO / ".cache/artifacts/docker-compose-2.26.1-4-amd64"
 COMPOSE_SHA256 = "c0ef2e286ba1c45bf1868b70a1c71d30a802bb3996888f2f986c3166f9e45f57"
-VERSION = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
-EE_IMAGE = os.environ.get("SLM_EE_IMAGE", f"slm-fleet/ee:{VERSION}")
 # Where the site's inputs appear inside the EE (read-only mounts).
 MODEL_IN_EE = "/srv/slm-inputs/model"
 COMPOSE_IN_EE = "/srv/slm-inputs/docker-compose"
-
-
-def _runner() -> str:
-    found = REPO / ".cache/ee/tools/bin/ansible-runner"
-    if found.exists():
-        return str(found)
-    on_path = shutil.which("ansible-runner")
-    if not on_path:
-        pytest.fail("ansible-runner is missing: run `make ee` (it installs requirements-ee.txt into .cache/ee/tools)")
-    return on_path
-
-
-def _ip(name: str) -> str:
-    out = subprocess.run(["docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    assert out, f"{name} has no address on the default bridge"
-    return out
-
-
-def _events(artifacts: Path) -> list[dict[str, Any]]:
-    events = [json.loads(p.read_text()) for p in (artifacts / "job_events").glob("*.json")]
-    return sorted(events, key=lambda e: e.get("counter", 0))
 
 
 def _host_answers(host) -> bool:
@@ -66,13 +36,10 @@ def _host_answers(host) -> bool:
 
 @pytest.fixture(scope="module")
 def job(make_hosts, tmp_path_factory):
-    """One site.yml job in the EE against two gateways; returns the hosts, the artifacts dir and the runner rc."""
-    if subprocess.run(["docker", "image", "inspect", EE_IMAGE], capture_output=True, check=False).returncode:
-        pytest.fail(f"image {EE_IMAGE} is missing: run `make ee` first")
+    """One site.yml job in the EE against two gateways: the hosts and the runner's Job."""
     for path in (LAB / "config.json", COMPOSE):
         if not path.exists():
             pytest.fail(f"{path} is missing: run `make lab-model` / `make test`'s setup first")
-    runner = _runner()
     work = tmp_path_factory.mktemp("ee-site")
 
     # The model, built outside the job (a CI step): the EE only ships it.
@@ -84,24 +51,7 @@ def job(make_hosts, tmp_path_factory):
     assert build.returncode == 0, build.stderr[-3000:]
 
     hosts = make_hosts(2)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "slm-ee-it", "-f", str(work / "id_ed25519")],
-                   check=True)
-    public = (work / "id_ed25519.pub").read_bytes()
-    for host in hosts:
-        subprocess.run(["docker", "exec", "-i", host.name, "sh", "-c",
-                        "cat > /home/ansible/.ssh/authorized_keys && chown ansible:ansible /home/ansible/.ssh/authorized_keys"
-                        " && chmod 0600 /home/ansible/.ssh/authorized_keys"], input=public, check=True)
-
-    # The job's private data directory, laid out as AWX lays it out for ansible-runner.
-    ident = f"ee-site-{uuid.uuid4().hex[:8]}"
-    pdd = work / "job"
-    project = pdd / "project"
-    project.mkdir(parents=True)
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
-    subprocess.run(f"tar --null -T - -cf - | tar -xf - -C {project}", shell=True, cwd=REPO, input=files, check=True)
     gateway = {
-        "ansible_user": "ansible",
-        "ansible_python_interpreter": "/usr/bin/python3",
         "edge_hw_override": {"memory": {"total_mb": 3791}, "gpus": []},
         "slm_engine_preferences": {"engine": "onnx"},
         "engine_onnx_prebuilt_dir": MODEL_IN_EE,
@@ -117,58 +67,22 @@ def job(make_hosts, tmp_path_factory):
         "verify_gate": "report",
         "verify_max_tokens": 32,
     }
-    inventory = {"all": {"children": {
-        "slm_fleet": {"children": {"iot_gateways": {"hosts": {h.name: {"ansible_host": _ip(h.name), **gateway} for h in hosts}}}},
-        "site_cache": {"hosts": {}}}}}
-    (pdd / "inventory").mkdir()
-    (pdd / "inventory/hosts.yml").write_text(yaml.safe_dump(inventory))
-    (pdd / "env").mkdir()
-    (pdd / "env/extravars").write_text(yaml.safe_dump({
+    extravars = {
         "slm_site": "ee-it", "rollout_batches": ["100%"],
         # The report is written into this job's artifacts directory (what AWX_ISOLATED_DATA_DIR names).
-        "slm_report_dir": f"/runner/artifacts/{ident}/site-report"}))
-    (pdd / "env/ssh_key").write_text((work / "id_ed25519").read_text())
-    (pdd / "env/envvars").write_text(yaml.safe_dump({
-        # As AWX sets it: the EE's collections, not the project's (empty) collections/ directory.
-        "ANSIBLE_COLLECTIONS_PATH": "/usr/share/ansible/collections",
-        # New throwaway hosts; AWX's default too (AWX_TASK_ENV / ANSIBLE_HOST_KEY_CHECKING).
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
-    }))
-    cmd = [runner, "run", str(pdd), "-p", "site.yml", "--ident", ident,
-           "--process-isolation", "--process-isolation-executable", "docker", "--container-image", EE_IMAGE,
-           "--container-volume-mount", "/var/run/docker.sock:/var/run/docker.sock",
-           "--container-volume-mount", f"{model}:{MODEL_IN_EE}:ro",
-           "--container-volume-mount", f"{COMPOSE}:{COMPOSE_IN_EE}:ro"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    artifacts = pdd / "artifacts" / ident
-    return {"hosts": hosts, "artifacts": artifacts, "rc": proc.returncode, "output": proc.stdout + proc.stderr,
-            "ident": ident}
+        "slm_report_dir": "/runner/artifacts/{ident}/site-report"}
+    run = run_job(hosts, work, "site.yml", "iot_gateways", gateway, extravars,
+                  mounts=[f"{model}:{MODEL_IN_EE}:ro", f"{COMPOSE}:{COMPOSE_IN_EE}:ro"])
+    return {"hosts": hosts, "run": run}
 
 
 def test_the_job_ran_inside_the_ee_and_succeeded(job):
-    artifacts = job["artifacts"]
-    assert job["rc"] == 0 and (artifacts / "rc").read_text().strip() == "0", job["output"][-4000:]
-    assert (artifacts / "status").read_text().strip() == "successful"
-    # The command ansible-runner ran: the EE image, started by docker, with the job's directory as /runner.
-    command = json.loads((artifacts / "command").read_text())["command"]
-    assert command[0].endswith("docker") and command[1] == "run" and EE_IMAGE in command, command
-    assert any(arg.split(":")[1:2] in (["/runner"], ["/runner/"]) for arg in command), command
-    events = _events(artifacts)
-    # ansible-playbook inside the container: the EE's Python, not the test's virtualenv.
-    start = next(e for e in events if e["event"] == "playbook_on_start")
-    assert start["event_data"]["playbook"] == "site.yml"
-    stats = next(e for e in events if e["event"] == "playbook_on_stats")["event_data"]
-    for host in job["hosts"]:
-        assert stats["ok"].get(host.name, 0) > 0, stats
-        assert stats["failures"].get(host.name, 0) == 0 and stats["dark"].get(host.name, 0) == 0, stats
-    # The hosts were reached over SSH with the job's key (the machine credential), as the automation user.
-    for host in job["hosts"]:
-        log = host.run("journalctl", "-u", "ssh", "--no-pager", "-o", "cat").stdout
-        assert "Accepted publickey for ansible" in log, log[-2000:]
+    # ansible-playbook inside the container (the EE's Python, not the test's virtualenv), over SSH.
+    assert_ran_in_the_ee(job["run"], "site.yml", job["hosts"])
 
 
 def test_every_host_serves_the_tiny_model(job):
-    assert job["rc"] == 0, job["output"][-4000:]
+    assert job["run"].rc == 0, job["run"].output[-4000:]
     for host in job["hosts"]:
         record = json.loads(host.run("cat", "/etc/ansible/facts.d/slm_endpoint.fact").stdout)
         assert record["engine"] == "onnx" and record["model"] == "lab-tiny-phi3", record
@@ -176,7 +90,7 @@ def test_every_host_serves_the_tiny_model(job):
 
 
 def test_the_site_report_leaves_the_job_in_its_artifacts(job):
-    report = job["artifacts"] / "site-report"
+    report = job["run"].artifacts / "site-report"
     html = (report / "site_report.html").read_text()
     rollout = json.loads((report / "rollout.json").read_text())
     assert rollout["status"] == "completed", rollout
