@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from onnx_gateway import LAB, MODEL_ID, REPO, answers, releases, served
 
 IMAGE = "slm-fleet/slm-engine:ansible-pull-it"
