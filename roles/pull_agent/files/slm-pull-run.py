@@ -39,7 +39,7 @@ EXIT_LOCKED = 75
 RECAP_RE = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
     r"failed=(?P<failed>\d+)(?:\s+skipped=(?P<skipped>\d+))?(?:\s+rescued=(?P<rescued>\d+))?(?:\s+ignored=(?P<ignored>\d+))?")
-FATAL_RE = re.compile(r"^(?:fatal|failed): \[(?P<host>[^\]]+)\].*?FAILED! => (?P<rest>.*)$")
+FATAL_RE = re.compile(r"^(?:fatal|failed): \[(?P<host>[^\]]+)\].*?FAILED! =>\s*(?P<rest>.*)$")
 MSG_RE = re.compile(r'"msg":\s*"(?P<msg>(?:[^"\\]|\\.)*)"')
 YAML_MSG_RE = re.compile(r"^\s*msg:\s*(?P<msg>.*)$")
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -269,8 +269,8 @@ def main(argv: list[str]) -> int:
         result["last_success"] = ({"finished": result["finished"], "commit": result.get("commit")}
                                   if result.get("status") == "ok" else last_success)
         write_result(cfg["result_file"], result)
-        log(f"{result['status']}: rc={result['rc']} commit={result.get('commit')} "
-            f"{result.get('reason') or ''} (result in {cfg['result_file']})".rstrip())
+        reason = f" {result['reason']}" if result.get("reason") else ""
+        log(f"{result['status']}: rc={result['rc']} commit={result.get('commit')}{reason} (result in {cfg['result_file']})")
         return rc
 
 
