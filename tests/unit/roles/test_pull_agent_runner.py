@@ -7,6 +7,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,41 @@ def test_the_result_file_is_replaced_whole(tmp_path):
     runner.write_result(str(path), {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def gpg_homes(tmp_path: Path) -> tuple[dict[str, str], str]:
+    """A signer's keyring with a fresh key, and a keyring holding only its public key (as the role imports it)."""
+    signer, trusted = tmp_path / "signer", tmp_path / "trusted"
+    for home in (signer, trusted):
+        home.mkdir(mode=0o700)
+    env = dict(GIT_ENV, GNUPGHOME=str(signer))
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "site-signing@example.invalid", "ed25519",
+                    "sign", "never"], check=True, capture_output=True, env=env)
+    public = subprocess.run(["gpg", "--batch", "--armor", "--export", "site-signing@example.invalid"], check=True,
+                            capture_output=True, env=env).stdout
+    subprocess.run(["gpg", "--batch", "--homedir", str(trusted), "--import"], input=public, check=True, capture_output=True)
+    return env, str(trusted)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signed", [True, False])
+def test_with_a_pinned_key_only_signed_commits_run(tmp_path, signed):
+    if not shutil.which("gpg"):
+        pytest.fail("gpg is missing on this machine (Debian package gnupg)")
+    env, trusted = gpg_homes(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "hosts.yml").write_text("all:\n  hosts:\n    gw-unit:\n      ansible_connection: local\n")
+    (work / "pull.yml").write_text("- hosts: all:!localhost\n  gather_facts: false\n  tasks:\n"
+                                   "    - ansible.builtin.debug: {msg: signed}\n")
+    sign = ["-c", "user.signingkey=site-signing@example.invalid", "commit", "-q", "-m", "site"] + (["-S"] if signed else [])
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], sign):
+        subprocess.run(["git", "-C", str(work), *argv], check=True, env=env, capture_output=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(tmp_path / "site.git")], check=True)
+    config(tmp_path, f"file://{tmp_path / 'site.git'}", "", gpg_home=trusted)
+    rc, result = run_main(tmp_path)
+    if signed:
+        assert rc == 0 and result["status"] == "ok" and result["verify_gpg"] is True, result
+    else:
+        assert rc != 0 and result["status"] == "failed", result
+        assert result["recap"] == {} and "signature" in result["reason"], result
