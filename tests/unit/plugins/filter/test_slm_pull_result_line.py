@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ansible_collections.edgeai.slm_fleet.plugins.filter.slm_pull_result_line import FilterModule, slm_pull_result_line
+from ansible_collections.edgeai.slm_fleet.plugins.filter.slm_pull_result_line import (
+    FilterModule,
+    slm_pull_result_line,
+)
 
 COMMIT = "3f2a9c1b7e4d" + "0" * 28
 
