@@ -273,4 +273,3 @@ def test_the_operator_collects_the_results_into_the_site_report(lab, first_pull,
     # No secret and no private path leaks into what the operator collects.
     text = json.dumps(summary)
     assert "BEGIN" not in text and "password" not in text.lower()
-
