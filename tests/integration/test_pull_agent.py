@@ -273,3 +273,25 @@ def test_the_operator_collects_the_results_into_the_site_report(lab, first_pull,
     # No secret and no private path leaks into what the operator collects.
     text = json.dumps(summary)
     assert "BEGIN" not in text and "password" not in text.lower()
+
+
+@pytest.mark.parametrize("bad, variable", [
+    ({"pull_agent_repo_url": "https://bob:hunter2@git.example.com/site.git"}, "pull_agent_repo_url"),
+    ({"pull_agent_commit": ""}, "pull_agent_commit"),
+    ({"pull_agent_commit": "main"}, "pull_agent_commit"),
+    ({"pull_agent_on_calendar": "every tuesday-ish"}, "pull_agent_on_calendar"),
+    ({"pull_agent_extra_vars": {"engine_onnx_api_key": "x"}}, "pull_agent_extra_vars"),
+])
+def test_bad_input_is_refused_naming_host_and_variable_with_the_host_untouched(lab, first_pull, playbook, bad, variable):
+    gateway = lab["gateway"]
+    before = {path: gateway.run("stat", "-c", "%Y %s", path).stdout for path in
+              ("/etc/slm-pull/pull.json", "/etc/slm-pull/extra-vars.json", "/etc/systemd/system/slm-pull.timer")}
+    run = playbook([gateway], "playbooks/pull_install.yml", {**lab["install"], **bad})
+    assert run.rc != 0
+    assert run.stats(gateway.name).get("changed", 0) == 0
+    message = run.failures(gateway.name)[-1]
+    assert message.startswith(f"{gateway.name}: ") and variable in message and "Allowed" in message, message
+    assert "hunter2" not in message and "hunter2" not in json.dumps(run.report)
+    assert "Traceback" not in run.stderr
+    after = {path: gateway.run("stat", "-c", "%Y %s", path).stdout for path in before}
+    assert after == before
