@@ -7,6 +7,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -225,3 +226,24 @@ def test_with_a_pinned_key_only_signed_commits_run(tmp_path, signed):
     else:
         assert rc != 0 and result["status"] == "failed", result
         assert result["recap"] == {} and "signature" in result["reason"], result
+
+
+@pytest.mark.slow
+def test_a_second_run_works_when_the_inventory_names_the_machine_itself(tmp_path):
+    """ansible-pull checks out on every inventory host matching the machine's names: with the site's inventory
+    naming this machine, two git runs on one checkout must not collide (the runner runs them one at a time)."""
+    node = platform.node()
+    url, commit = site_repo(tmp_path, "ansible.builtin.debug: {msg: hi}")
+    bare = tmp_path / "site.git"
+    work = tmp_path / "work2"
+    subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True)
+    (work / "hosts.yml").write_text(f"all:\n  hosts:\n    {node}:\n      ansible_connection: local\n")
+    subprocess.run(["git", "-C", str(work), "commit", "-qam", "name the machine"], check=True, env=GIT_ENV)
+    subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "main"], check=True, capture_output=True)
+    commit = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    config(tmp_path, url, commit, host=node)
+    for _ in range(2):
+        rc, result = run_main(tmp_path)
+        assert rc == 0 and result["status"] == "ok", result
+    assert set(result["recap"]) == {node}
