@@ -60,8 +60,13 @@ def start_pull(gateway) -> tuple[subprocess.CompletedProcess[str], dict]:
 
 def changed_tasks(log: str) -> list[str]:
     """The tasks of the last run that reported a change (for the idempotence assertion's message)."""
-    last = log.rsplit("Starting Ansible Pull", 1)[-1].splitlines()
-    return [last[i - 1] for i, line in enumerate(last) if line.startswith("changed:") and i > 0]
+    task, changed = "", []
+    for line in log.rsplit("Starting Ansible Pull", 1)[-1].splitlines():
+        if line.startswith("TASK ["):
+            task = line
+        elif line.startswith("changed:"):
+            changed.append(task)
+    return changed
 
 
 def journal(gateway) -> str:
