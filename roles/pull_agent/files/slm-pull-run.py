@@ -172,7 +172,10 @@ def run_env(cfg: dict[str, Any]) -> dict[str, str]:
     env = {"PATH": f"{cfg['venv']}/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": cfg.get("home", "/root"),
            "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_COLLECTIONS_PATH": cfg["collections_path"], "ANSIBLE_RETRY_FILES_ENABLED": "0",
-           "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "GIT_TERMINAL_PROMPT": "0"}
+           "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "GIT_TERMINAL_PROMPT": "0",
+           # ansible-pull checks out on every inventory host matching this machine's names (localhost, and the
+           # site inventory's entry for it): one at a time, or two git runs race on one checkout.
+           "ANSIBLE_FORKS": "1"}
     if cfg.get("gpg_home"):
         env["GNUPGHOME"] = cfg["gpg_home"]
     if cfg.get("ssh_key_file"):
