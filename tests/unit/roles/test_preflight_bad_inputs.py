@@ -158,6 +158,9 @@ def runs(role: str) -> dict[str, Any]:
     if role == "site_cache":
         # Checked on hosts of the group site_cache (a group the generated inventory does not have).
         return {"preflight_input_roles": ["site_cache"]}
+    if role == "pull_agent":
+        # Not run by site.yml: checked where preflight is told to (playbooks/pull_install.yml's hosts have their own checks).
+        return {"preflight_input_roles": ["pull_agent"]}
     return {}
 
 
