@@ -53,7 +53,7 @@ demo: docker lab-up lab-model ## Run site.yml against the lab site (the main job
 ee: images venv ## Build the execution environment slm-fleet/ee:<version> (ansible-builder; skipped when its recipe is unchanged).
 	@nice -n 10 scripts/build-ee.sh
 
-test-ee: ee lab-model ## Run site.yml inside the execution environment with ansible-runner (not in make test: ~25 min).
+test-ee: ee lab-model ## Run site.yml inside the execution environment with ansible-runner (~25 min; make test runs its preflight subset).
 	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
 	$(VENV)/bin/pytest -q tests/integration/test_ee_site.py
 
