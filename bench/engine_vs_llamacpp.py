@@ -160,7 +160,7 @@ def resident_kib(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of a process in KiB, from /proc."""
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
+        key, _sep, value = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0])
     return fields["VmRSS"], fields["VmHWM"]
@@ -284,7 +284,7 @@ def measure_round(
     tag = f"{s.name}-{rnd}"
     short = [{"role": "user", "content": QUESTIONS[0]}]
     s.chat(short, 1)  # llama.cpp now holds this prompt: both sides then pay only its decode
-    t1, _ = s.chat(short, 1)
+    t1, _body = s.chat(short, 1)
     tn, body = s.chat(short, args.tokens)
     r.add("decode", (body["usage"]["completion_tokens"] - 1) / (tn - t1))
 
@@ -295,7 +295,7 @@ def measure_round(
 
     system = long_prompt(count, args.prefix_tokens, nonce=f"{tag}-conversation")
     first = [{"role": "system", "content": system}, {"role": "user", "content": QUESTIONS[1]}]
-    _, body = s.chat(first, 16)
+    _ttft, body = s.chat(first, 16)
     reply = body["choices"][0]["message"]["content"] or ""
     reused_before = s.metric("slm_engine_prompt_tokens_reused_total")
     nxt = [
@@ -303,12 +303,12 @@ def measure_round(
         {"role": "assistant", "content": reply},
         {"role": "user", "content": QUESTIONS[2]},
     ]
-    t, _ = s.chat(nxt, 1)
+    t, _body = s.chat(nxt, 1)
     r.add("ttft_next_turn", t)
     r.add("reused_tokens", s.metric("slm_engine_prompt_tokens_reused_total") - reused_before)
 
     reused_before = s.metric("slm_engine_prompt_tokens_reused_total")
-    t, _ = s.chat(
+    t, _body = s.chat(
         [{"role": "system", "content": system}, {"role": "user", "content": QUESTIONS[3]}], 1
     )
     r.add("ttft_shared_system", t)
@@ -317,7 +317,7 @@ def measure_round(
     again = [{"role": "user", "content": long_prompt(count, args.prefix_tokens, f"{tag}-again")}]
     s.chat(again, 1)
     reused_before = s.metric("slm_engine_prompt_tokens_reused_total")
-    t, _ = s.chat(again, 1)
+    t, _body = s.chat(again, 1)
     r.add("ttft_same_again", t)
     r.add("reused_again", s.metric("slm_engine_prompt_tokens_reused_total") - reused_before)
 
@@ -380,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from tokenizers import Tokenizer  # the fixture's own tokenizer, to size the long prompts
 
-    model_dir, _ = model_cache.built_model("bench", variant="compact")
+    model_dir, _built = model_cache.built_model("bench", variant="compact")
     checkpoint = model_cache.checkpoint("bench")
     tokenizer = Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
     count: Callable[[str], int] = lambda text: len(tokenizer.encode(text).ids)  # noqa: E731

@@ -36,7 +36,7 @@ def first_tokens(generator: og.Generator, ids: np.ndarray, n: int = 8) -> tuple[
     generator.append_tokens(ids)
     generator.generate_next_token()
     seconds = time.perf_counter() - started
-    for _ in range(n - 1):
+    for _step in range(n - 1):
         generator.generate_next_token()
     return seconds, [int(t) for t in generator.get_sequence(0)[-n:]]
 
@@ -47,10 +47,13 @@ def main() -> int:
     parser.add_argument("--prefix-tokens", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    model_dir, _ = model_cache.built_model("bench", variant="compact")
+    model_dir, _built = model_cache.built_model("bench", variant="compact")
     model = speculative_lookup.load(model_dir, args.threads)
     tokenizer = og.Tokenizer(model)
-    count = lambda text: len(tokenizer.encode(text))  # noqa: E731
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text))
+
     system = evl.long_prompt(count, args.prefix_tokens)
     prefix = tokenizer.encode(f"<|system|>{system}<|end|>")
     full, cut, same = [], [], True

@@ -133,7 +133,7 @@ def report(
         for rnd in range(rounds):
             order = (0, ngram) if rnd % 2 == 0 else (ngram, 0)
             runs = {n: generate(model, ids, tokens, n) for n in order}
-            (p_out, p_s, _), (s_out, s_s, stats) = runs[0], runs[ngram]
+            (p_out, p_s, _plain_stats), (s_out, s_s, stats) = runs[0], runs[ngram]
             exact &= p_out == s_out
             plain.append((len(p_out) - 1) / p_s)
             spec.append((len(s_out) - 1) / s_s)
@@ -173,7 +173,7 @@ def server_report(model_dir: Path, threads: int, tokens: int, rounds: int = 3) -
                     first, last, n = s.streamed(messages, tokens)
                     ttft[s.name].append(first)
                     rate[s.name].append((n - 1) / (last - first))
-                    _, body = s.chat(messages, tokens)
+                    _ttft, body = s.chat(messages, tokens)
                     texts[s.name].add(body["choices"][0]["message"]["content"])
             a, b = (s.name for s in servers)
             same = texts[a] == texts[b] and len(texts[a]) == 1
@@ -195,7 +195,7 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fixtures"))
     import model_cache
 
-    model_dir, _ = model_cache.built_model("bench", variant="compact")
+    model_dir, _built = model_cache.built_model("bench", variant="compact")
     report(model_dir, args.threads, args.tokens, rounds=args.rounds, ngram=args.ngram)
     server_report(model_dir, args.threads, args.tokens, args.rounds)
     return 0

@@ -63,7 +63,7 @@ def test_shared_system_prompt_and_same_prompt_are_exact_and_counted(servers) -> 
     with pooled.client() as r, plain.client() as p:
         expected = [ask(p, SYSTEM, q)[0] for q in QUESTIONS]
         assert any(expected), "the plain server generated nothing to compare"
-        first, _ = ask(r, SYSTEM, QUESTIONS[0])
+        first, _reused = ask(r, SYSTEM, QUESTIONS[0])
         assert first == expected[0]
         for question, reply in zip(QUESTIONS[1:], expected[1:], strict=True):
             before = metric(pooled, REUSED), metric(pooled, COMPUTED)
@@ -89,7 +89,7 @@ def test_shared_system_prompt_and_same_prompt_are_exact_and_counted(servers) -> 
 
 
 def test_sampling_and_structured_outputs_stay_on_the_engine(servers) -> None:
-    pooled, _ = servers
+    pooled, _plain = servers
     before = metric(pooled, "slm_engine_prefix_generator_generations_total")
     with pooled.client() as r:
         sampled = r.post("/v1/chat/completions", json=body(SYSTEM, "Hi", 8, temperature=0.8))

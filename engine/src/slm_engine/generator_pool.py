@@ -58,20 +58,20 @@ class GeneratorPool:
 
     def longest(self, prompt_ids: np.ndarray) -> int:
         """Prompt tokens the best idle Generator would reuse (0: none); nothing is taken."""
-        best = max((shared_prefix(t, prompt_ids) for _, t in self._idle.values()), default=0)
+        best = max((shared_prefix(t, prompt_ids) for _gen, t in self._idle.values()), default=0)
         best = min(best, len(prompt_ids) - 1)
         return best if best >= MIN_SHARED else 0
 
     def take(self, prompt_ids: np.ndarray) -> tuple[Any, int] | None:
         """(Generator, tokens of `prompt_ids` it already holds), removed from the pool, or None."""
         best_key, best = None, 0
-        for key, (_, tokens) in self._idle.items():
+        for key, (_gen, tokens) in self._idle.items():
             n = min(shared_prefix(tokens, prompt_ids), len(prompt_ids) - 1)
             if n > best:
                 best_key, best = key, n
         if best_key is None or best < MIN_SHARED:
             return None
-        generator, _ = self._idle.pop(best_key)
+        generator, _tokens = self._idle.pop(best_key)
         return generator, best
 
     def put(self, generator: Any, tokens: np.ndarray) -> None:

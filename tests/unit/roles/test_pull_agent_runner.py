@@ -243,7 +243,7 @@ def test_a_second_run_works_when_the_inventory_names_the_machine_itself(tmp_path
     commit = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True,
                             check=True).stdout.strip()
     config(tmp_path, url, commit, host=node)
-    for _ in range(2):
+    for _attempt in range(2):
         rc, result = run_main(tmp_path)
         assert rc == 0 and result["status"] == "ok", result
     assert set(result["recap"]) == {node}
