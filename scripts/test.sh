@@ -38,13 +38,14 @@ stage() {  # stage NAME COMMAND... : run_logged, and stop the suite when it fail
   run_logged "$@" || finish 1
 }
 
-# lane SCENARIO... : molecule scenarios one after the other; stops at the first that fails.
-# shellcheck disable=SC2317  # run in the background below
-lane() {
-  local name
+# molecule_lane SCENARIO... : the scenarios one after the other; all run, fails if any failed.
+# shellcheck disable=SC2317  # called from the lanes run in the background
+molecule_lane() {
+  local rc=0 name
   for name in "$@"; do
-    run_logged "molecule-$name" molecule test -s "$name" || return 1
+    run_logged "molecule-$name" molecule test -s "$name" || rc=1
   done
+  return "$rc"
 }
 
 # Test counts from the pytest summary lines of every stage's log (pytest stages and molecule's
@@ -84,7 +85,7 @@ finish() {
   echo "[test] ---- summary ($(( $(date +%s) - started )) s in all) ----"
   sed 's/^/[test] /' artifacts/logs/stages.txt
   # The standing fault suite's figure (tests/integration/test_faults_survived.py).
-  grep -h '^faults survived: ' artifacts/logs/pytest-integration-*.log 2>/dev/null | sed 's/^/[test] /'
+  grep -h '^faults survived: ' artifacts/logs/pytest-integration*.log 2>/dev/null | sed 's/^/[test] /'
   echo "tests: $(count_tests)"
   exit "$1"
 }
@@ -110,49 +111,82 @@ stage syntax-check syntax_check
 stage ansible-test-sanity scripts/ansible-test-sanity.sh
 [ "$only" = lint ] && finish 0
 
-# Everything else runs in five lanes at once: two lanes of molecule scenarios, the integration tests
-# (real systemd hosts) split over two lanes, and the unit and engine tests followed by the execution
-# environment and the short scenarios. Most of the lanes' time is spent waiting on package installs,
-# image loads and engines starting, so five lanes share 2 cores, and the unit and engine tests no
-# longer hold everything else up for ~10 minutes. Minutes measured on 2 cores (under load):
-#   molecule: default 21-29, engine_vllm 19, engine_ollama 19-24, engine_onnx 16-23, container_runtime 5-6,
-#   preflight 2; unit 4, engine 6-12; integration: the rollouts ~25, the fault suite ~15, the pull agent ~11.
-# Scenarios are placed so that the lanes end together and so that the two scenarios that load the 4 GB
-# vLLM image into a nested engine never do it at the same time. A scenario not in this table joins the
-# third lane, and an integration module not named for the first integration lane runs in the second:
-# nothing new is ever skipped.
-declare -A lane_of=([default]=0 [engine_vllm]=0 [engine_ollama]=1 [engine_onnx]=1 [container_runtime]=2 [preflight]=2)
-lanes=("" "" "")
+# Everything else runs in five lanes at once. Most of their time is spent waiting on package
+# installs, image loads and engines starting, so five lanes share 2 cores, and the unit and engine
+# tests no longer hold everything else up for ~10 minutes. The lanes are packed to end together, from
+# minutes measured in one run on 2 cores under load (molecule: default 29, engine_ollama 24,
+# engine_vllm 19, engine_onnx 16, container_runtime 6, preflight 2; pytest: unit 4, engine 6-12;
+# integration: the fault suite 29, the rollouts 17, the pull agent 11, the site cache 8, -vvv 4,
+# the bad-input modules and nvidia 10), and the two molecule scenarios that load the 4 GB vLLM image
+# into a nested engine run at different times (default first in its lane, engine_vllm after ~15 min).
+# A lane goes on after a failure, so one run reports every failure. A new molecule scenario joins
+# the third lane and a new integration module the fifth: nothing is ever skipped.
+# test_ee_site.py (site.yml inside the execution environment, ~25 min) runs with `make test-ee`; its
+# documented subset, test_ee_preflight.py, runs once the third lane has built the EE.
+it=tests/integration
+integration_rollouts=("$it/test_site_rollout.py" "$it/test_pull_agent.py" "$it/test_site_refuses_undersized_host.py"
+                      "$it/test_slm_release_bad_manifest.py")
+integration_cache=("$it/test_site_cache.py" "$it/test_site_secrets_at_vvv.py")
+integration_rest=(--ignore="$it/test_ee_site.py" --ignore="$it/test_ee_preflight.py")
+for module in "${integration_rollouts[@]}" "${integration_cache[@]}"; do
+  integration_rest+=("--ignore=$module")
+done
+molecule_first=(default)
+molecule_second=(engine_ollama engine_onnx)
+molecule_third=(engine_vllm container_runtime preflight)
 for scenario in ${MOLECULE_SCENARIOS:-extensions/molecule/*/molecule.yml}; do
   name=$(basename "$(dirname "$scenario")")
-  lanes[${lane_of[$name]:-2}]+=" $name"
+  case " ${molecule_first[*]} ${molecule_second[*]} ${molecule_third[*]} " in
+    *" $name "*) ;;
+    *) molecule_third+=("$name") ;;
+  esac
 done
-integration_a=(tests/integration/test_site_rollout.py tests/integration/test_site_cache.py
-               tests/integration/test_site_secrets_at_vvv.py tests/integration/test_slm_release_bad_manifest.py)
-# test_ee_site.py (site.yml inside the execution environment, ~25 min) runs with `make test-ee`; its
-# documented subset, test_ee_preflight.py, runs after the EE is built in the third lane.
-not_b=(--ignore=tests/integration/test_ee_site.py --ignore=tests/integration/test_ee_preflight.py)
-for module in "${integration_a[@]}"; do
-  not_b+=("--ignore=$module")
-done
+if [ -n "${MOLECULE_SCENARIOS:-}" ]; then  # only the scenarios asked for
+  keep() { local n; for n in "$@"; do [[ " $MOLECULE_SCENARIOS " == *"/$n/"* ]] && printf '%s\n' "$n"; done; }
+  mapfile -t molecule_first < <(keep "${molecule_first[@]}")
+  mapfile -t molecule_second < <(keep "${molecule_second[@]}")
+  mapfile -t molecule_third < <(keep "${molecule_third[@]}")
+fi
 
-# shellcheck disable=SC2317  # run in the background below
-python_ee_then() {  # python_ee_then SCENARIO... : unit and engine tests, the EE and its job, then those scenarios
-  run_logged pytest-unit pytest -q --durations=15 tests/unit || return 1
-  run_logged pytest-engine pytest -q --durations=15 tests/engine || return 1
-  run_logged ee-build scripts/build-ee.sh || return 1
-  run_logged pytest-ee pytest -q tests/integration/test_ee_preflight.py || return 1
-  lane "$@"
+# The five lanes. Each goes on after a failure (so one run reports every failure) and fails if any
+# of its stages failed.
+# shellcheck disable=SC2317  # these run in the background below
+lane_default_then_cache() {
+  local rc=0
+  molecule_lane "${molecule_first[@]}" || rc=1
+  run_logged pytest-integration-cache pytest -q --durations=0 "${integration_cache[@]}" || rc=1
+  return "$rc"
+}
+# shellcheck disable=SC2317
+lane_engines() {
+  molecule_lane "${molecule_second[@]}"
+}
+# shellcheck disable=SC2317
+lane_python_ee_then_molecule() {
+  local rc=0
+  run_logged pytest-unit pytest -q --durations=15 tests/unit || rc=1
+  run_logged pytest-engine pytest -q --durations=15 tests/engine || rc=1
+  if run_logged ee-build scripts/build-ee.sh; then
+    run_logged pytest-ee pytest -q "$it/test_ee_preflight.py" || rc=1
+  else
+    rc=1
+  fi
+  molecule_lane "${molecule_third[@]}" || rc=1
+  return "$rc"
+}
+# shellcheck disable=SC2317
+lane_rollouts() {
+  run_logged pytest-integration-rollouts pytest -q --durations=0 "${integration_rollouts[@]}"
+}
+# shellcheck disable=SC2317
+lane_integration() {
+  run_logged pytest-integration pytest -q --durations=0 "$it" "${integration_rest[@]}"
 }
 
-run_logged pytest-integration-a pytest -q --durations=0 "${integration_a[@]}" & pids=($!)
-run_logged pytest-integration-b pytest -q --durations=0 tests/integration "${not_b[@]}" & pids+=($!)
-# shellcheck disable=SC2086  # word splitting of the scenario lists is wanted
-lane ${lanes[0]} & pids+=($!)
-# shellcheck disable=SC2086
-lane ${lanes[1]} & pids+=($!)
-# shellcheck disable=SC2086
-python_ee_then ${lanes[2]} & pids+=($!)
+pids=()
+for run in lane_default_then_cache lane_engines lane_python_ee_then_molecule lane_rollouts lane_integration; do
+  "$run" & pids+=($!)
+done
 rc=0
 for pid in "${pids[@]}"; do
   wait "$pid" || rc=1
