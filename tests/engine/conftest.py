@@ -108,6 +108,22 @@ def stop_server(server: RunningServer) -> None:
         server.process.wait()
 
 
+def servers_with_and_without(model_dir: Path, logs: Path, **env: str) -> Iterator[tuple[RunningServer, RunningServer]]:
+    """(a server with the settings ``env``, a server without them), the same model otherwise; both
+    stopped afterwards. For fixtures that compare a feature on with the same server off."""
+    with_env = start_server(model_dir, logs / "with.log", **env)
+    try:
+        without = start_server(model_dir, logs / "without.log")
+    except Exception:
+        stop_server(with_env)
+        raise
+    try:
+        yield with_env, without
+    finally:
+        stop_server(with_env)
+        stop_server(without)
+
+
 @pytest.fixture(scope="session")
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """The main test server: 4 slots, queue 32, API key required."""

@@ -11,7 +11,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import MODEL_ID, RunningServer, start_server, stop_server
+from conftest import (
+    MODEL_ID,
+    RunningServer,
+    servers_with_and_without,
+    start_server,
+    stop_server,
+)
 from slm_engine.generator_pool import MIN_SHARED, GeneratorPool
 from test_concurrency import AUTH, metric
 
@@ -46,16 +52,7 @@ def servers(
     tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[RunningServer, RunningServer]]:
     """(server with 2 pooled Generators, server without), the same model otherwise."""
-    logs = tmp_path_factory.mktemp("pool")
-    pooled = start_server(tiny_model, logs / "pooled.log", SLM_PREFIX_GENERATORS_MIB="8")
-    try:
-        plain = start_server(tiny_model, logs / "plain.log")
-    except Exception:
-        stop_server(pooled)
-        raise
-    yield pooled, plain
-    stop_server(pooled)
-    stop_server(plain)
+    yield from servers_with_and_without(tiny_model, tmp_path_factory.mktemp("pool"), SLM_PREFIX_GENERATORS_MIB="8")
 
 
 def test_shared_system_prompt_and_same_prompt_are_exact_and_counted(servers) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import RunningServer, chat, start_server, stop_server
+from conftest import RunningServer, chat, servers_with_and_without
 from test_api import stream_chat
 from test_concurrency import AUTH, metric
 
@@ -31,16 +31,7 @@ def servers(
     tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[RunningServer, RunningServer]]:
     """(server with drafts, server without), the same model and settings otherwise."""
-    logs = tmp_path_factory.mktemp("lookup")
-    drafts = start_server(tiny_model, logs / "drafts.log", SLM_PROMPT_LOOKUP_DRAFTS="4")
-    try:
-        plain = start_server(tiny_model, logs / "plain.log")
-    except Exception:
-        stop_server(drafts)
-        raise
-    yield drafts, plain
-    stop_server(drafts)
-    stop_server(plain)
+    yield from servers_with_and_without(tiny_model, tmp_path_factory.mktemp("lookup"), SLM_PROMPT_LOOKUP_DRAFTS="4")
 
 
 def reply(client: httpx.Client, prompt: str, max_tokens: int = 48, **fields: object) -> str:

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import onnxruntime_genai as og
 
+from .generator_steps import GeneratorSteps
+
 MIN_SHARED = 16  # tokens: a shorter common prefix is not worth giving up a held Generator
 # og.Generator.append_tokens holds the GIL for the whole computation (a 1000-token prompt on the
 # bench model: 7 s without a single event-loop turn); appended in chunks of this many tokens, the
@@ -88,7 +90,7 @@ class GeneratorPool:
         self._idle.clear()
 
 
-class PooledGeneration:
+class PooledGeneration(GeneratorSteps):
     """One greedy generation on a pooled (or new) og.Generator; `release` gives it back."""
 
     def __init__(
@@ -114,19 +116,6 @@ class PooledGeneration:
             self._generator.append_tokens(prompt[start : start + APPEND_CHUNK])
         self._seen = len(prompt)
         self.generated = 0
-
-    @property
-    def done(self) -> bool:
-        return bool(self._generator.is_done()) or self.generated >= self.max_new_tokens
-
-    def step(self) -> list[int]:
-        """One forward pass: the token it produced."""
-        self._generator.generate_next_token()
-        sequence = self._generator.get_sequence(0)
-        new = [int(t) for t in sequence[self._seen :]][: self.max_new_tokens - self.generated]
-        self._seen = len(sequence)
-        self.generated += len(new)
-        return new
 
     def accepted(self) -> int:
         """Draft tokens accepted (none: pooled generations run without drafts)."""

@@ -28,10 +28,12 @@ from typing import Any
 import numpy as np
 import onnxruntime_genai as og
 
+from .generator_steps import GeneratorSteps
+
 NGRAM = 3  # tokens matched against the text so far to find a draft
 
 
-class LookupGeneration:
+class LookupGeneration(GeneratorSteps):
     """One greedy generation on an og.Generator with n-gram (prompt-lookup) drafts."""
 
     def __init__(
@@ -51,19 +53,6 @@ class LookupGeneration:
         self._generator.append_tokens(np.asarray(prompt_ids, dtype=np.int32))
         self._seen = len(prompt_ids)
         self.generated = 0
-
-    @property
-    def done(self) -> bool:
-        return bool(self._generator.is_done()) or self.generated >= self.max_new_tokens
-
-    def step(self) -> list[int]:
-        """One forward pass: the tokens it produced (one, or several when drafts were accepted)."""
-        self._generator.generate_next_token()
-        sequence = self._generator.get_sequence(0)
-        new = [int(t) for t in sequence[self._seen :]][: self.max_new_tokens - self.generated]
-        self._seen = len(sequence)
-        self.generated += len(new)
-        return new
 
     def accepted(self) -> int:
         """Draft tokens accepted so far."""
