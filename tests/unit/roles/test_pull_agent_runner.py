@@ -11,6 +11,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,9 +191,22 @@ def test_the_result_file_is_replaced_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-def gpg_homes(tmp_path: Path) -> tuple[dict[str, str], str]:
-    """A signer's keyring with a fresh key, and a keyring holding only its public key (as the role imports it)."""
+@pytest.fixture
+def gpg_homes(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
+    """A signer's keyring with a fresh key, and a keyring holding only its public key (as the role imports it).
+    The gpg-agents that gpg starts for each keyring are stopped afterwards, not left running after the test."""
+    if not shutil.which("gpg"):
+        pytest.fail("gpg is missing on this machine (Debian package gnupg)")
     signer, trusted = tmp_path / "signer", tmp_path / "trusted"
+    try:
+        yield make_keyrings(signer, trusted)
+    finally:
+        for home in (signer, trusted):
+            subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
+
+
+def make_keyrings(signer: Path, trusted: Path) -> tuple[dict[str, str], str]:
+    """Fill the signer's keyring with a fresh signing key and import its public key into `trusted`."""
     for home in (signer, trusted):
         home.mkdir(mode=0o700)
     env = dict(GIT_ENV, GNUPGHOME=str(signer))
@@ -206,10 +220,8 @@ def gpg_homes(tmp_path: Path) -> tuple[dict[str, str], str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signed", [True, False])
-def test_with_a_pinned_key_only_signed_commits_run(tmp_path, signed):
-    if not shutil.which("gpg"):
-        pytest.fail("gpg is missing on this machine (Debian package gnupg)")
-    env, trusted = gpg_homes(tmp_path)
+def test_with_a_pinned_key_only_signed_commits_run(tmp_path, gpg_homes, signed):
+    env, trusted = gpg_homes
     work = tmp_path / "work"
     work.mkdir()
     (work / "hosts.yml").write_text("all:\n  hosts:\n    gw-unit:\n      ansible_connection: local\n")
