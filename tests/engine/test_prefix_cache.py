@@ -21,7 +21,7 @@ SESSIONS = 3  # the budget; the CPU engine's static batching keeps one resident 
 def cached(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log = tmp_path_factory.mktemp("prefix") / "server.log"
     running = start_server(
-        tiny_model, log, SLM_PREFIX_CACHE_MIB=str(4 * SESSIONS), SLM_BATCH_WINDOW_MS="300"
+        tiny_model, log, SLM_PREFIX_CACHE_MIB=str(4 * SESSIONS), SLM_BATCH_WINDOW_MS="1000"
     )
     yield running
     stop_server(running)
@@ -76,9 +76,6 @@ def test_a_conversation_continued_in_a_batch_with_others_stays_exact(
 ) -> None:
     """One conversation continues while three others start in the same engine batch: every
     answer equals the one computed alone afterwards (no request sees another's state)."""
-    with cached.client() as client:
-        first = conversation("Rivers")
-        second = next_turn(first, ask(client, first), "More about rivers, please")
     others = [conversation(t) for t in ("Deserts", "Forests", "Rivers and lakes")]
 
     async def turn(client: httpx.AsyncClient, messages: list[dict[str, object]]) -> str:
@@ -86,13 +83,24 @@ def test_a_conversation_continued_in_a_batch_with_others_stays_exact(
         assert out.status_code == 200, out.text
         return str(out.json()["choices"][0]["message"]["content"])
 
-    async def together() -> list[str]:
+    async def together(second: list[dict[str, object]]) -> list[str]:
         async with httpx.AsyncClient(base_url=cached.url, headers=AUTH, timeout=120) as client:
             return await asyncio.gather(*(turn(client, m) for m in [second, *others]))
 
-    before, batches = reused(cached), metric(cached, "slm_engine_batches_total")
-    answers = asyncio.run(together())
-    assert metric(cached, "slm_engine_batches_total") - batches == 1  # one batch of four
+    # The four must start in ONE engine batch for this to test anything. They are sent at once,
+    # but on a machine loaded by make test's other lanes one can miss the batch window (1 s):
+    # then the round proves nothing either way and is repeated, from a fresh first turn.
+    tries = []
+    for _attempt in range(3):
+        with cached.client() as client:
+            first = conversation("Rivers")
+            second = next_turn(first, ask(client, first), "More about rivers, please")
+        before, batches = reused(cached), metric(cached, "slm_engine_batches_total")
+        answers = asyncio.run(together(second))
+        tries.append(metric(cached, "slm_engine_batches_total") - batches)
+        if tries[-1] == 1:
+            break
+    assert tries[-1] == 1, f"the four requests never started in one batch (batches per try: {tries})"
     assert reused(cached) > before
     with cached.client() as client:
         alone = [ask(client, m, max_tokens=16) for m in [second, *others]]
