@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SITE ?= lab
 
-.PHONY: help venv collections docker images lab-model lab-up lab-down fleet-rollout demo lint test ee test-ee bench-scale bench-llamacpp clean
+.PHONY: help venv collections docker images lab-model lab-up lab-down fleet-rollout demo lint test ee test-ee test-pull bench-scale bench-llamacpp clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,10 @@ ee: images venv ## Build the execution environment slm-fleet/ee:<version> (ansib
 test-ee: ee lab-model ## Run site.yml inside the execution environment with ansible-runner (~25 min; make test runs its preflight subset).
 	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
 	$(VENV)/bin/pytest -q tests/integration/test_ee_site.py
+
+test-pull: docker collections images lab-model ## A gateway converges itself with ansible-pull from a lab git repository (~11-20 min; not in make test).
+	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
+	$(VENV)/bin/pytest -q tests/integration/test_pull_agent.py
 
 BENCH_SIZES ?= 10,50,100
 bench-scale: collections ## Controller cost per host-task at 10/50/100 SSH hosts, main vs this tree (creates and removes scale-bench-*).
