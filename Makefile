@@ -57,7 +57,7 @@ test-ee: ee lab-model ## Run site.yml inside the execution environment with ansi
 	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
 	$(VENV)/bin/pytest -q tests/integration/test_ee_site.py
 
-test-pull: docker collections images lab-model ## A gateway converges itself with ansible-pull from a lab git repository (~11-20 min; not in make test).
+test-pull: docker collections images lab-model ## Only the pull agent's lab test: a gateway converges itself with ansible-pull from a lab git repository (~5-11 min).
 	@scripts/fetch-debian-plugin.sh docker-compose >/dev/null
 	$(VENV)/bin/pytest -q tests/integration/test_pull_agent.py
 

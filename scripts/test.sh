@@ -116,8 +116,8 @@ stage ansible-test-sanity scripts/ansible-test-sanity.sh
 # tests no longer hold everything else up for ~10 minutes. The lanes are packed to end together, from
 # minutes measured with five lanes on 2 cores (molecule: default 31, engine_ollama 27, engine_vllm
 # 23, engine_onnx 22, container_runtime 6, preflight 2; pytest: unit 8, engine 14, the EE 2;
-# integration: the site cache and -vvv 15, the fault suite and the short modules ~50, the rollouts
-# ~40), and the two molecule scenarios that load the 4 GB vLLM image into a nested engine run at
+# integration: the site cache and -vvv 15, the pull agent 5, the fault suite and the short modules
+# 48, the rollouts 57), and the two molecule scenarios that load the 4 GB vLLM image into a nested engine run at
 # different times (default first in its lane, engine_vllm after ~25 min).
 # A lane goes on after a failure, so one run reports every failure. A new molecule scenario joins
 # the third lane and a new integration module the fifth: nothing is ever skipped.
@@ -126,10 +126,8 @@ stage ansible-test-sanity scripts/ansible-test-sanity.sh
 it=tests/integration
 integration_rollouts=("$it/test_site_rollout.py" "$it/test_site_refuses_undersized_host.py"
                       "$it/test_slm_release_bad_manifest.py")
-integration_cache=("$it/test_site_cache.py" "$it/test_site_secrets_at_vvv.py")
-# test_pull_agent.py (a gateway converging itself with ansible-pull, 11-20 min) runs with
-# `make test-pull`: with it, the rollouts lane ran 20 minutes past every other lane here.
-integration_rest=(--ignore="$it/test_ee_site.py" --ignore="$it/test_ee_preflight.py" --ignore="$it/test_pull_agent.py")
+integration_cache=("$it/test_site_cache.py" "$it/test_site_secrets_at_vvv.py" "$it/test_pull_agent.py")
+integration_rest=(--ignore="$it/test_ee_site.py" --ignore="$it/test_ee_preflight.py")
 for module in "${integration_rollouts[@]}" "${integration_cache[@]}"; do
   integration_rest+=("--ignore=$module")
 done
