@@ -103,6 +103,8 @@ def test_drafts_are_off_by_default_and_bounded(tiny_model: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config({"SLM_MODEL_DIR": str(tiny_model), "SLM_PROMPT_LOOKUP_DRAFTS": "17"})
     assert info.value.problems == [
-        "SLM_PROMPT_LOOKUP_DRAFTS: got '17', allowed an integer from 0 to 16 "
-        "(0 turns prompt-lookup drafts off)"
+        (
+            "SLM_PROMPT_LOOKUP_DRAFTS: got '17', allowed an integer from 0 to 16 "
+            "(0 turns prompt-lookup drafts off)"
+        )
     ]

@@ -70,19 +70,19 @@ class ServeConfig:
     prompt_lookup_drafts: int = 0  # 0: off; see lookup_decoding.py
     prefix_generators_mib: int = 0  # 0: off; see generator_pool.py
 
+    def sequences_in(self, mib: int) -> int:
+        """How many sequences' KV state fits in `mib` MiB, each counted at SLM_MAX_LENGTH tokens."""
+        return mib * 2**20 // self.model.kv_cache_bytes(1, self.max_length)
+
     @property
     def prefix_cache_sessions(self) -> int:
-        """Idle conversations whose KV state fits in SLM_PREFIX_CACHE_MIB (each may grow to
-        SLM_MAX_LENGTH tokens)."""
-        per_session = self.model.kv_cache_bytes(1, self.max_length)
-        return self.prefix_cache_mib * 2**20 // per_session
+        """Idle conversations held for their next turn (SLM_PREFIX_CACHE_MIB)."""
+        return self.sequences_in(self.prefix_cache_mib)
 
     @property
     def prefix_generators(self) -> int:
-        """Idle og.Generators (shared-prefix reuse) whose KV state fits in
-        SLM_PREFIX_GENERATORS_MIB (each counted at SLM_MAX_LENGTH tokens)."""
-        per_generator = self.model.kv_cache_bytes(1, self.max_length)
-        return self.prefix_generators_mib * 2**20 // per_generator
+        """Idle og.Generators held for shared-prefix reuse (SLM_PREFIX_GENERATORS_MIB)."""
+        return self.sequences_in(self.prefix_generators_mib)
 
 
 def available_cpus() -> int:

@@ -363,14 +363,16 @@ class EngineWorker:
         (shared-prefix reuse, generator_pool.py), "lookup" (drafts, lookup_decoding.py) or
         None (og.Engine). Both need greedy decoding without a grammar."""
         p = job.params
-        if p.temperature != 0 or p.guidance is not None:
-            return None
+        pool_on = self.generator_pool.max_generators > 0
+        drafts_on = self.config.prompt_lookup_drafts > 0
+        if not (pool_on or drafts_on) or p.temperature != 0 or p.guidance is not None:
+            return None  # both off (the default): nothing else is looked at
         ids = np.asarray(p.prompt_ids, dtype=np.int32)
         cache = self.prefix_cache  # a held conversation may hold more of the prompt
         held = cache.longest(ids) if cache.max_sessions and job.may_reuse else 0
-        if self.generator_pool.max_generators and self.generator_pool.longest(ids) >= held:
+        if pool_on and self.generator_pool.longest(ids) >= held:
             return "pool"
-        if self.config.prompt_lookup_drafts and not held:
+        if drafts_on and not held:
             return "lookup"
         return None
 
@@ -438,8 +440,10 @@ class EngineWorker:
             out.append((job, Delta(tail)))
         out.append((job, Finish(reason, len(p.prompt_ids), job.generated, error, job.reused)))
         self._post(out)
-        self.lookup_accepted += run.accepted()
-        if isinstance(run, PooledGeneration) and reason != "error":
+        if isinstance(run, LookupGeneration):
+            self.lookup_accepted += run.accepted()
+            run.close()
+        elif reason != "error":
             run.release()  # its state matches its tokens whatever the reason it ended
         else:
             run.close()

@@ -58,22 +58,26 @@ class GeneratorPool:
     def __len__(self) -> int:
         return len(self._idle)
 
-    def longest(self, prompt_ids: np.ndarray) -> int:
-        """Prompt tokens the best idle Generator would reuse (0: none); nothing is taken."""
-        best = max((shared_prefix(t, prompt_ids) for _gen, t in self._idle.values()), default=0)
-        best = min(best, len(prompt_ids) - 1)
-        return best if best >= MIN_SHARED else 0
-
-    def take(self, prompt_ids: np.ndarray) -> tuple[Any, int] | None:
-        """(Generator, tokens of `prompt_ids` it already holds), removed from the pool, or None."""
+    def _best(self, prompt_ids: np.ndarray) -> tuple[int | None, int]:
+        """(key, tokens it would reuse) of the idle Generator sharing the longest prefix with
+        `prompt_ids`, at most the prompt minus its last token; (None, 0) below MIN_SHARED."""
         best_key, best = None, 0
         for key, (_gen, tokens) in self._idle.items():
             n = min(shared_prefix(tokens, prompt_ids), len(prompt_ids) - 1)
             if n > best:
                 best_key, best = key, n
-        if best_key is None or best < MIN_SHARED:
+        return (best_key, best) if best >= MIN_SHARED else (None, 0)
+
+    def longest(self, prompt_ids: np.ndarray) -> int:
+        """Prompt tokens the best idle Generator would reuse (0: none); nothing is taken."""
+        return self._best(prompt_ids)[1]
+
+    def take(self, prompt_ids: np.ndarray) -> tuple[Any, int] | None:
+        """(Generator, tokens of `prompt_ids` it already holds), removed from the pool, or None."""
+        key, best = self._best(prompt_ids)
+        if key is None:
             return None
-        generator, _tokens = self._idle.pop(best_key)
+        generator, _tokens = self._idle.pop(key)
         return generator, best
 
     def put(self, generator: Any, tokens: np.ndarray) -> None:
@@ -116,10 +120,6 @@ class PooledGeneration(GeneratorSteps):
             self._generator.append_tokens(prompt[start : start + APPEND_CHUNK])
         self._seen = len(prompt)
         self.generated = 0
-
-    def accepted(self) -> int:
-        """Draft tokens accepted (none: pooled generations run without drafts)."""
-        return 0
 
     def release(self) -> None:
         """Give the Generator back to the pool with the tokens it holds."""

@@ -50,27 +50,24 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self._held)
 
-    def take(self, prompt_ids: np.ndarray) -> Held | None:
-        """The held request whose sequence is the longest proper prefix of `prompt_ids`,
-        removed from the cache (the caller owns it now), or None."""
+    def _best(self, prompt_ids: np.ndarray) -> tuple[int | None, int]:
+        """(key, length) of the held sequence that is the longest proper prefix of `prompt_ids`."""
         best_key, best_len = None, 0
         for key, held in self._held.items():
             n = len(held.tokens)
             if best_len < n < len(prompt_ids) and np.array_equal(prompt_ids[:n], held.tokens):
                 best_key, best_len = key, n
-        return None if best_key is None else self._held.pop(best_key)
+        return best_key, best_len
+
+    def take(self, prompt_ids: np.ndarray) -> Held | None:
+        """The held request whose sequence is the longest proper prefix of `prompt_ids`,
+        removed from the cache (the caller owns it now), or None."""
+        key, _length = self._best(prompt_ids)
+        return None if key is None else self._held.pop(key)
 
     def longest(self, prompt_ids: np.ndarray) -> int:
         """Tokens of the longest held proper prefix of `prompt_ids` (0: none); nothing is taken."""
-        return max(
-            (
-                len(h.tokens)
-                for h in self._held.values()
-                if len(h.tokens) < len(prompt_ids)
-                and np.array_equal(prompt_ids[: len(h.tokens)], h.tokens)
-            ),
-            default=0,
-        )
+        return self._best(prompt_ids)[1]
 
     def put(self, tokens: np.ndarray, request: Any, batch: int = 0) -> None:
         """Hold an idle request (most recently used); closes the oldest beyond the budget."""
