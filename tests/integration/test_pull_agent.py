@@ -41,10 +41,6 @@ def sh(*argv: str, **kwargs) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def ip_of(name: str) -> str:
-    return sh("docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).stdout.strip()
-
-
 def git(repo: Path, *argv: str) -> str:
     return sh("git", "-C", str(repo), *argv, env=GIT_ENV).stdout.strip()
 
@@ -94,7 +90,7 @@ def lab(make_hosts, playbook, tmp_path_factory):
     image_id = sh("docker", "image", "inspect", "-f", "{{.Id}}", IMAGE).stdout.strip()
 
     cache, gateway = make_hosts(2)
-    address = ip_of(cache.name)
+    address = cache.address
     cache.group = "site_cache"
     cache.hostvars = {"site_cache_address": address}
     seeded = playbook([cache], "tests/integration/playbooks/pull_agent_cache.yml",
@@ -116,9 +112,10 @@ def lab(make_hosts, playbook, tmp_path_factory):
        "docker-archive:/var/tmp/image.tar", f"docker://{address}:5000/slm-fleet/slm-engine:{tag}")
     cache.run("rm", "-f", "/var/tmp/image.tar")
     digest = sh("docker", "exec", cache.name, "python3", "-c",
-                "import urllib.request as u;r=u.Request('http://%s:5000/v2/slm-fleet/slm-engine/manifests/%s',method='HEAD',"
-                "headers={'Accept':'application/vnd.docker.distribution.manifest.v2+json,application/vnd.oci.image.manifest.v1+json'});"
-                "print(u.urlopen(r).headers['Docker-Content-Digest'])" % (address, tag)).stdout.strip()
+                f"import urllib.request as u;r=u.Request('http://{address}:5000/v2/slm-fleet/slm-engine/manifests/{tag}',"
+                "method='HEAD',headers={'Accept':'application/vnd.docker.distribution.manifest.v2+json,"
+                "application/vnd.oci.image.manifest.v1+json'});"
+                "print(u.urlopen(r).headers['Docker-Content-Digest'])").stdout.strip()
     assert digest.startswith("sha256:"), digest
 
     # The site repository: this project's tree plus the site's inventory and the pinned release, served by
@@ -210,7 +207,7 @@ def test_the_gateway_converges_itself_from_the_pinned_commit(lab, first_pull):
     assert served(gateway) and answers(gateway)
     # The model came from the site cache, verified: every file fetched by this gateway, none from elsewhere.
     log = lab["cache"].run("cat", "/var/log/nginx/slm-site-cache.access.log").stdout
-    gw_ip = ip_of(gateway.name)
+    gw_ip = gateway.address
     for item in lab["manifest"]["files"]:
         assert f"GET /models/{lab['manifest']['build_key']}/{item['path']} HTTP/1.1\" 200" in log
     assert sum(1 for line in log.splitlines() if line.startswith(gw_ip + " ")) == len(lab["manifest"]["files"])
@@ -218,7 +215,7 @@ def test_the_gateway_converges_itself_from_the_pinned_commit(lab, first_pull):
     for item in lab["manifest"]["files"]:
         sha = gateway.run("sha256sum", f"/var/lib/slm-fleet/onnx/models/{MODEL_ID}/{key}/{item['path']}").stdout.split()[0]
         assert sha == item["sha256"], item["path"]
-    # The fetched duplicate is gone once the engine holds its verified copy; the pinned manifest stays.
+    # One copy on the gateway: the files went straight into the engine's staging; only the pinned manifest is kept here.
     assert gateway.run("ls", f"/var/lib/slm-pull/release/{key}").stdout.split() == ["manifest.json"]
     logs = journal(gateway)
     assert "PLAY RECAP" in logs and "slm-pull: ok: rc=0" in logs
