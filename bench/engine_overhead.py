@@ -40,6 +40,7 @@ import onnxruntime_genai as og
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fixtures"))
 import model_cache
+from ports import free_port
 
 KEY = "bench-key"
 PROMPTS = {  # --prompt: a realistic request (prefill-heavy on 2 cores), or a minimal one
@@ -51,12 +52,6 @@ PROMPTS = {  # --prompt: a realistic request (prefill-heavy on 2 cores), or a mi
     ),
     "short": "Hi",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Raw:
@@ -132,7 +127,7 @@ class Server:
         self, model_dir: Path, threads: int, slots: int, max_length: int, prompt: str
     ) -> None:
         self.prompt = prompt
-        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.url = f"http://127.0.0.1:{free_port()}"
         env = {
             **os.environ,
             "SLM_MODEL_DIR": str(model_dir),

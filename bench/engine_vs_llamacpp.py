@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,7 @@ sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 sys.path.insert(0, str(BENCH))
 import llamacpp_setup  # noqa: E402
 import model_cache  # noqa: E402
+from ports import free_port  # noqa: E402
 
 MODEL = "bench-phi3"
 QUESTIONS = (
@@ -164,12 +164,6 @@ def resident_kib(pid: int) -> tuple[int, int]:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0])
     return fields["VmRSS"], fields["VmHWM"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -338,7 +332,7 @@ def start_servers(
             "SLM_MODEL_DIR": str(model_dir),
             "SLM_MODEL_ID": MODEL,
             "SLM_HOST": "127.0.0.1",
-            "SLM_PORT": str(port := _free_port()),
+            "SLM_PORT": str(port := free_port()),
             "SLM_THREADS": str(args.threads),
             "SLM_MAX_CONCURRENCY": str(slots),
             "SLM_QUEUE_SIZE": "64",
@@ -362,7 +356,7 @@ def start_servers(
             "--host",
             "127.0.0.1",
             "--port",
-            str(port := _free_port()),
+            str(port := free_port()),
             "--n_threads",
             str(args.threads),
             "--n_threads_batch",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import model_cache
+from ports import free_port
 
 API_KEY = "test-key-0123456789"
 MODEL_ID = "tiny-phi3"
@@ -39,13 +39,6 @@ def needs_docker(problem: str) -> None:
     if os.environ.get("SLM_REQUIRE_DOCKER") == "1":
         pytest.fail(f"{problem} (SLM_REQUIRE_DOCKER=1: make test requires it)")
     pytest.skip(problem)
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve_command() -> list[str]:

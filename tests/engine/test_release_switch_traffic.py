@@ -155,9 +155,7 @@ def site(tiny_model: Path, tmp_path: Path) -> Iterator[Site]:
     key.write_text(API_KEY)
     key.chmod(0o444)
     tmp_path.chmod(0o755)
-    candidate = free_port()
-    while candidate + 1 > 65535 or free_port() == candidate + 1:
-        candidate = free_port()
+    candidate = free_port(consecutive=2)  # blue and green: candidate and candidate + 1
     s = Site(tmp_path / "engine", f"no-drop-switch-{uuid.uuid4().hex[:8]}", free_port(), candidate, key)
     s.write_release("aaaaaaaaaaaa", tiny_model, 24)
     s.write_release("bbbbbbbbbbbb", tiny_model, 32)
