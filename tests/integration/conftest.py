@@ -58,6 +58,14 @@ class SystemdHost:
     def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["docker", "exec", self.name, *argv], capture_output=True, text=True, check=False)
 
+    @property
+    def address(self) -> str:
+        """The host's address on Docker's default bridge: how other hosts and an EE reach it."""
+        out = subprocess.run(["docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", self.name],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        assert out, f"{self.name} has no address on the default bridge"
+        return out
+
     def playbook(self, playbook: str, extra_vars: dict[str, Any] | None = None,
                  options: list[str] | None = None) -> PlaybookRun:
         return run_playbook([self], playbook, extra_vars, options)

@@ -59,14 +59,6 @@ def require_ee() -> str:
     return on_path
 
 
-def ip_of(name: str) -> str:
-    """The container's address on the default bridge (how the EE reaches the host)."""
-    out = subprocess.run(["docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    assert out, f"{name} has no address on the default bridge"
-    return out
-
-
 def run_job(hosts: list[Any], work: Path, playbook: str, group: str, hostvars: dict[str, Any],
             extravars: dict[str, Any], mounts: list[str] | None = None) -> Job:
     """Run ``playbook`` in the EE against ``hosts`` (all in ``group`` under slm_fleet) over SSH.
@@ -92,7 +84,7 @@ def run_job(hosts: list[Any], work: Path, playbook: str, group: str, hostvars: d
     subprocess.run(f"tar --null -T - -cf - | tar -xf - -C {project}", shell=True, cwd=REPO, input=files, check=True)
     common = {"ansible_user": "ansible", "ansible_python_interpreter": "/usr/bin/python3"}
     inventory = {"all": {"children": {
-        "slm_fleet": {"children": {group: {"hosts": {h.name: {"ansible_host": ip_of(h.name), **common, **hostvars}
+        "slm_fleet": {"children": {group: {"hosts": {h.name: {"ansible_host": h.address, **common, **hostvars}
                                                      for h in hosts}}}},
         "site_cache": {"hosts": {}}}}}
     (pdd / "inventory").mkdir()

@@ -22,13 +22,6 @@ IMAGE = "slm-fleet/busybox:test"
 PLAYBOOK = "tests/integration/playbooks/site_cache.yml"
 
 
-def ip_of(name: str) -> str:
-    out = subprocess.run(["docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    assert out, f"{name} has no address on the default bridge"
-    return out
-
-
 def host_messages(run, task: str) -> dict[str, dict]:
     """The debug ``msg`` per host of the task named ``task``."""
     found = {}
@@ -46,7 +39,7 @@ def site(make_hosts, tmp_path_factory):
         pytest.fail(f"image {IMAGE} is missing: run `make images` first")
     cache, gw1, gw2 = make_hosts(3)
     cache.group = "site_cache"
-    address = ip_of(cache.name)
+    address = cache.address
     cache.hostvars = {"site_cache_address": address}
     for gateway in (gw1, gw2):
         gateway.group = "gateways"
@@ -102,7 +95,7 @@ def test_hosts_got_the_model_and_image_from_the_cache_verified(site, first_run):
             assert f"GET /models/{key}/{rel} HTTP/1.1\" 200" in log
         host_id = gateway.run("docker", "image", "inspect", "-f", "{{.Id}}", IMAGE).stdout.strip()
         assert host_id == control_id == got["image_id"]
-        gw_ip = ip_of(gateway.name)
+        gw_ip = gateway.address
         assert sum(1 for line in log.splitlines() if line.startswith(gw_ip + " ")) == len(site["files"])
         assert gw_ip in registry_log
 
